@@ -35,6 +35,8 @@ class ProfileError(SlopopsError):
             elif error["type"] == "extra_forbidden":
                 message = "unknown key; remove it or fix its spelling"
             elif error["type"].startswith("url"):
-                message = f"{message}: {error.get('input')!r} is not a valid http(s) URL"
+                message = (
+                    f"{message}: {error.get('input')!r} is not a valid http(s) URL"
+                )
             problems.append(f"{field}: {message}")
         return cls(environment, problems)

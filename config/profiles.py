@@ -59,8 +59,10 @@ def _read_profile(environment: str, path: Path) -> dict[str, Any]:
     except FileNotFoundError as exc:
         raise ProfileError(
             environment,
-            [f"profile file {str(path)!r} not found; create it or set "
-             f"{CONFIG_DIR_VARIABLE} to the directory that holds it"],
+            [
+                f"profile file {str(path)!r} not found; create it or set "
+                f"{CONFIG_DIR_VARIABLE} to the directory that holds it"
+            ],
         ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(
@@ -92,7 +94,9 @@ def _apply_anchor_toml(settings: Settings) -> Settings:
                 f"from [programs.{cluster}] in {str(path)!r} ({anchor_id!r}); "
                 "make them agree"
             )
-        programs.append(program.model_copy(update={"program_id": program.program_id or anchor_id}))
+        programs.append(
+            program.model_copy(update={"program_id": program.program_id or anchor_id})
+        )
     if problems:
         raise ProfileError(settings.environment, problems)
     update: dict[str, Any] = {"programs": programs}
@@ -113,8 +117,10 @@ def _check_key_files(settings: Settings) -> None:
     ]
     for program in settings.programs:
         candidates.append(
-            (f"programs.{program.name}.upgrade_authority_keypair",
-             program.upgrade_authority_keypair)
+            (
+                f"programs.{program.name}.upgrade_authority_keypair",
+                program.upgrade_authority_keypair,
+            )
         )
         candidates.append(
             (f"programs.{program.name}.program_keypair", program.program_keypair)

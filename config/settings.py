@@ -23,7 +23,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 Environment = Literal["local", "devnet", "mainnet-beta"]
 ENVIRONMENTS: tuple[str, ...] = ("local", "devnet", "mainnet-beta")
@@ -47,7 +51,8 @@ class RpcSettings(_Section):
 
     url: AnyHttpUrl = Field(description="Primary RPC endpoint.")
     fallback_urls: list[AnyHttpUrl] = Field(
-        default_factory=list, description="Endpoints tried in order when the primary fails."
+        default_factory=list,
+        description="Endpoints tried in order when the primary fails.",
     )
     genesis_hash: str = Field(
         description="Expected genesis hash; every run checks it before signing."
@@ -142,7 +147,6 @@ class FleetSettings(_Section):
     command_timeout_seconds: float = Field(300.0, gt=0, le=7200)
     max_parallel_connections: int = Field(10, ge=1, le=200)
 
-
     @model_validator(mode="after")
     def _every_host_key_known(self) -> FleetSettings:
         if self.known_hosts_file is not None:
@@ -179,7 +183,8 @@ class McpSettings(_Section):
             raise ValueError("mode is 'fly' but fly_app is missing; set mcp.fly_app")
         if self.mode == "local" and self.local_node is None:
             raise ValueError(
-                "mode is 'local' but local_node is missing; add an [mcp.local_node] table"
+                "mode is 'local' but local_node is missing; "
+                "add an [mcp.local_node] table"
             )
         return self
 
@@ -314,7 +319,8 @@ class Settings(BaseSettings):
                 return program
         known = ", ".join(p.name for p in self.programs) or "none"
         raise KeyError(
-            f"program {name!r} is not in the {self.environment} profile (known: {known})"
+            f"program {name!r} is not in the {self.environment} profile "
+            f"(known: {known})"
         )
 
 

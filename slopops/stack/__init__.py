@@ -1,0 +1,1 @@
+"""The local stack: services started, checked and stopped by PID."""

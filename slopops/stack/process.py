@@ -1,0 +1,201 @@
+"""Start, check and stop one background service with a PID file and a log.
+
+Every service of the local stack and of the tests (local chains, arlocal,
+PostgreSQL, sshd, Prefect) starts through :func:`spawn`, so each has a PID
+file, a log file and a readiness check, and is stopped by PID only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from slopops.stack.errors import PortInUseError, ServiceStartError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceProcess:
+    """A running background service."""
+
+    name: str
+    pid: int
+    url: str
+    log_path: Path
+    pid_path: Path | None = None
+
+    def is_running(self) -> bool:
+        """Return whether the process still runs (and is not a zombie)."""
+        return is_alive(self.pid)
+
+    def stop(self, timeout_seconds: float = 10.0) -> None:
+        """Stop the service and its children, then remove the PID file."""
+        stop_pid(self.pid, timeout_seconds=timeout_seconds)
+        if self.pid_path is not None:
+            self.pid_path.unlink(missing_ok=True)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free on ``host`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def check_port_free(host: str, port: int, service: str) -> None:
+    """Raise :class:`PortInUseError` naming the owner when ``port`` is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            return
+        except OSError:
+            pass
+    raise PortInUseError(service, host, port, _port_owner(port))
+
+
+def _port_owner(port: int) -> str | None:
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.Error:
+        return None
+    for connection in connections:
+        if connection.laddr and connection.laddr.port == port and connection.pid:
+            try:
+                process = psutil.Process(connection.pid)
+                return f"pid {connection.pid} ({' '.join(process.cmdline()[:3])})"
+            except psutil.Error:
+                return f"pid {connection.pid}"
+    return None
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    *,
+    url: str,
+    log_path: Path,
+    ready: Callable[[], bool],
+    pid_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout_seconds: float = 60.0,
+    poll_seconds: float = 0.1,
+) -> ServiceProcess:
+    """Start ``argv`` in its own session and wait until ``ready()`` is true.
+
+    The process gets default signal handling and its own process group, so
+    :func:`stop_pid` ends it with all of its children.
+
+    Raises:
+        ServiceStartError: The process exited or was not ready within
+            ``timeout_seconds``; the message ends with the log's last lines.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+            restore_signals=True,
+        )
+    service = ServiceProcess(name, process.pid, url, log_path, pid_path)
+    if pid_path is not None:
+        pid_path.parent.mkdir(parents=True, exist_ok=True)
+        pid_path.write_text(f"{process.pid}\n")
+    logger.info("starting %s (pid %d) at %s", name, process.pid, url)
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            service.stop()
+            raise ServiceStartError(
+                name, f"exited with code {process.returncode}", log_path
+            )
+        if _safe_ready(ready):
+            logger.info("%s is ready (pid %d)", name, process.pid)
+            return service
+        time.sleep(poll_seconds)
+    service.stop()
+    raise ServiceStartError(name, f"not ready after {timeout_seconds:.0f} s", log_path)
+
+
+def _safe_ready(ready: Callable[[], bool]) -> bool:
+    try:
+        return bool(ready())
+    except OSError:
+        return False
+
+
+def is_alive(pid: int) -> bool:
+    """Return whether ``pid`` is a live process (zombies count as dead)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def stop_pid(pid: int, timeout_seconds: float = 10.0) -> None:
+    """Send SIGTERM to ``pid``'s process group, then SIGKILL what is left.
+
+    Children that left the group (daemons) are found through the process tree
+    before the signal and stopped the same way.
+    """
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return
+    for process in processes:
+        _signal(process, signal.SIGTERM)
+    _, alive = psutil.wait_procs(processes, timeout=timeout_seconds)
+    for process in alive:
+        logger.warning("pid %d ignored SIGTERM; sending SIGKILL", process.pid)
+        _signal(process, signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=timeout_seconds)
+    _reap(pid)
+
+
+def _signal(process: psutil.Process, signum: int) -> None:
+    try:
+        process.send_signal(signum)
+    except psutil.Error:
+        pass
+
+
+def _reap(pid: int) -> None:
+    # A child of this process stays a zombie until waited for.
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def read_pid(pid_path: Path) -> int | None:
+    """Return the PID stored in ``pid_path`` if that process is alive."""
+    try:
+        pid = int(pid_path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if is_alive(pid) else None
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """Return the last ``lines`` lines of a log file, or '' if it is missing."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
