@@ -26,12 +26,10 @@ class ProfileError(SlopopsError):
         """Build one message per field from a pydantic ``ValidationError``."""
         problems = []
         for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"]) or "profile"
+            field = _field_name(error["loc"])
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "missing":
-                message = "missing; add it to the profile or set the variable " + (
-                    "SLOPOPS_" + "__".join(str(p) for p in error["loc"]).upper()
-                )
+                message = "missing; " + _how_to_set(error["loc"])
             elif error["type"] == "extra_forbidden":
                 message = "unknown key; remove it or fix its spelling"
             elif error["type"].startswith("url"):
@@ -40,3 +38,32 @@ class ProfileError(SlopopsError):
                 )
             problems.append(f"{field}: {message}")
         return cls(environment, problems)
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    """Return a dotted field name such as ``programs[0].name``."""
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return name.lstrip(".") or "profile"
+
+
+def _how_to_set(loc: tuple[int | str, ...]) -> str:
+    # A list item has no variable of its own: SLOPOPS_PROGRAMS replaces the
+    # whole list.
+    if any(isinstance(part, int) for part in loc):
+        return "add it to the profile"
+    variable = "SLOPOPS_" + "__".join(str(part) for part in loc).upper()
+    return f"add it to the profile or set the variable {variable}"
+
+
+class SecretError(SlopopsError):
+    """A secret is not set, its file is missing or empty, or others may read it.
+
+    Attributes:
+        field: The secret's dotted field name, such as ``mcp.fly_api_token``.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)

@@ -10,7 +10,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from config.errors import ProfileError
-from config.settings import ANCHOR_CLUSTERS, ENVIRONMENTS, Settings, check_private_file
+from config.settings import (
+    ANCHOR_CLUSTERS,
+    ENVIRONMENTS,
+    ProgramSettings,
+    Settings,
+    check_private_file,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parent
 CONFIG_DIR_VARIABLE = "SLOPOPS_CONFIG_DIR"
@@ -39,7 +45,7 @@ def load_settings(environment: str, config_dir: Path | None = None) -> Settings:
             environment,
             [f"unknown environment; use one of {', '.join(ENVIRONMENTS)}"],
         )
-    directory = config_dir or default_config_dir()
+    directory = (config_dir or default_config_dir()).expanduser().resolve()
     data = _read_profile(environment, directory / f"{environment}.toml")
     data.setdefault("environment", environment)
     data.setdefault("workspace_dir", str(directory.parent))
@@ -47,6 +53,15 @@ def load_settings(environment: str, config_dir: Path | None = None) -> Settings:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ProfileError.from_validation(environment, exc) from exc
+    if settings.environment != environment:
+        raise ProfileError(
+            environment,
+            [
+                f"environment: {settings.environment!r} does not match the profile "
+                f"{environment!r}; fix the environment key or unset "
+                "SLOPOPS_ENVIRONMENT"
+            ],
+        )
     settings = _apply_anchor_toml(settings)
     _check_key_files(settings)
     return settings
@@ -71,7 +86,13 @@ def _read_profile(environment: str, path: Path) -> dict[str, Any]:
 
 
 def _apply_anchor_toml(settings: Settings) -> Settings:
-    """Fill program ids and the fee payer from Anchor.toml, when there is one."""
+    """Fill program ids and keypairs from Anchor.toml, when there is one.
+
+    The profile wins where it sets a value, but a program id that differs from
+    Anchor.toml's is an error. Anchor deploys with ``[provider] wallet`` as fee
+    payer and upgrade authority, so the wallet fills ``payer_keypair`` and the
+    upgrade authority of programs that name none.
+    """
     path = settings.resolve(settings.anchor_toml or Path("Anchor.toml"))
     if not path.is_file():
         if settings.anchor_toml is not None:
@@ -80,30 +101,80 @@ def _apply_anchor_toml(settings: Settings) -> Settings:
                 [f"anchor_toml: {str(path)!r} not found; fix the path or remove it"],
             )
         return settings
-    with path.open("rb") as handle:
-        anchor = tomllib.load(handle)
-    cluster = ANCHOR_CLUSTERS[settings.environment]
-    ids: dict[str, str] = anchor.get("programs", {}).get(cluster, {})
-    problems = []
-    programs = []
-    for program in settings.programs:
-        anchor_id = ids.get(program.name) or ids.get(program.name.replace("-", "_"))
-        if program.program_id and anchor_id and anchor_id != program.program_id:
-            problems.append(
-                f"programs.{program.name}.program_id: {program.program_id!r} differs "
-                f"from [programs.{cluster}] in {str(path)!r} ({anchor_id!r}); "
-                "make them agree"
-            )
-        programs.append(
-            program.model_copy(update={"program_id": program.program_id or anchor_id})
-        )
+    anchor = _read_anchor_toml(settings.environment, path)
+    ids, table = _anchor_program_ids(anchor, settings.environment)
+    wallet = _anchor_wallet(anchor, path)
+    problems: list[str] = []
+    programs = [
+        _merge_anchor_program(program, ids, wallet, table, path, problems)
+        for program in settings.programs
+    ]
     if problems:
         raise ProfileError(settings.environment, problems)
     update: dict[str, Any] = {"programs": programs}
-    wallet = anchor.get("provider", {}).get("wallet")
-    if settings.payer_keypair is None and wallet:
-        update["payer_keypair"] = Path(wallet)
+    if settings.payer_keypair is None and wallet is not None:
+        update["payer_keypair"] = wallet
     return settings.model_copy(update=update)
+
+
+def _read_anchor_toml(environment: str, path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(
+            environment, [f"anchor_toml: {str(path)!r} is not valid TOML: {exc}"]
+        ) from exc
+
+
+def _anchor_program_ids(
+    anchor: dict[str, Any], environment: str
+) -> tuple[dict[str, str], str]:
+    """Return the ``[programs.<cluster>]`` table of ``environment`` and its name."""
+    tables = anchor.get("programs", {})
+    for cluster in ANCHOR_CLUSTERS[environment]:
+        if cluster in tables:
+            return tables[cluster], f"programs.{cluster}"
+    return {}, f"programs.{ANCHOR_CLUSTERS[environment][0]}"
+
+
+def _anchor_wallet(anchor: dict[str, Any], path: Path) -> Path | None:
+    wallet = anchor.get("provider", {}).get("wallet")
+    if not wallet:
+        return None
+    # Anchor reads a relative wallet path against the directory of Anchor.toml.
+    wallet_path = Path(wallet).expanduser()
+    return wallet_path if wallet_path.is_absolute() else path.parent / wallet_path
+
+
+def _merge_anchor_program(
+    program: ProgramSettings,
+    ids: dict[str, str],
+    wallet: Path | None,
+    table: str,
+    path: Path,
+    problems: list[str],
+) -> ProgramSettings:
+    anchor_id = ids.get(program.name) or ids.get(program.name.replace("-", "_"))
+    if program.program_id and anchor_id and anchor_id != program.program_id:
+        problems.append(
+            f"programs.{program.name}.program_id: {program.program_id!r} differs "
+            f"from [{table}] in {str(path)!r} ({anchor_id!r}); make them agree"
+        )
+        return program
+    data = program.model_dump()
+    data["program_id"] = program.program_id or anchor_id
+    if not (program.upgrade_authority_keypair or program.upgrade_authority):
+        data["upgrade_authority_keypair"] = wallet
+    try:
+        # Validate again, so a malformed id in Anchor.toml fails here.
+        return ProgramSettings.model_validate(data)
+    except ValidationError as exc:
+        problems.append(
+            f"[{table}] {program.name} in {str(path)!r}: {anchor_id!r} is not a "
+            f"base58 program id ({exc.errors()[0]['msg']}); fix Anchor.toml"
+        )
+        return program
 
 
 def _check_key_files(settings: Settings) -> None:

@@ -10,10 +10,13 @@ Prefect tasks) from a Secret block; they are never printed.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import stat
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+import psutil
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
@@ -32,11 +35,12 @@ from pydantic_settings import (
 Environment = Literal["local", "devnet", "mainnet-beta"]
 ENVIRONMENTS: tuple[str, ...] = ("local", "devnet", "mainnet-beta")
 
-# Anchor.toml names clusters differently from the Solana CLI.
-ANCHOR_CLUSTERS: dict[str, str] = {
-    "local": "localnet",
-    "devnet": "devnet",
-    "mainnet-beta": "mainnet",
+# Anchor.toml names clusters differently from the Solana CLI; Anchor also
+# parses "mainnet-beta" as mainnet, so both spellings are read.
+ANCHOR_CLUSTERS: dict[str, tuple[str, ...]] = {
+    "local": ("localnet",),
+    "devnet": ("devnet",),
+    "mainnet-beta": ("mainnet", "mainnet-beta"),
 }
 
 Base58 = Annotated[str, Field(pattern=r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")]
@@ -60,7 +64,9 @@ class RpcSettings(_Section):
     api_key: SecretStr | None = Field(
         None, description="Provider key sent as the api-key query parameter (Helius)."
     )
-    api_key_file: Path | None = None
+    api_key_file: Path | None = Field(
+        None, description="File holding api_key; used when api_key is not set."
+    )
     timeout_seconds: float = Field(10.0, gt=0, le=120, description="Per-call timeout.")
     commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
 
@@ -165,11 +171,15 @@ class McpSettings(_Section):
 
     mode: Literal["fly", "local"] = "local"
     fly_app: str | None = None
-    machines_api_url: AnyHttpUrl = Field(
-        AnyHttpUrl("https://api.machines.dev"), description="Fly Machines API base URL."
+    # No default: a profile names the API it talks to, so no default ever
+    # sends a request off this machine.
+    machines_api_url: AnyHttpUrl | None = Field(
+        None, description="Fly Machines API base URL; required in fly mode."
     )
     fly_api_token: SecretStr | None = None
-    fly_api_token_file: Path | None = None
+    fly_api_token_file: Path | None = Field(
+        None, description="File holding fly_api_token; used when it is not set."
+    )
     public_health_url: AnyHttpUrl | None = None
     min_running: int = Field(1, ge=0, le=1000)
     health_timeout_seconds: float = Field(120.0, gt=0, le=3600)
@@ -181,6 +191,11 @@ class McpSettings(_Section):
     def _mode_has_target(self) -> McpSettings:
         if self.mode == "fly" and not self.fly_app:
             raise ValueError("mode is 'fly' but fly_app is missing; set mcp.fly_app")
+        if self.mode == "fly" and self.machines_api_url is None:
+            raise ValueError(
+                "mode is 'fly' but machines_api_url is missing; set "
+                "mcp.machines_api_url (https://api.machines.dev for Fly.io)"
+            )
         if self.mode == "local" and self.local_node is None:
             raise ValueError(
                 "mode is 'local' but local_node is missing; "
@@ -197,7 +212,9 @@ class Mem0Settings(_Section):
     dsn: SecretStr | None = Field(
         None, description="libpq connection string; it may hold a password."
     )
-    dsn_file: Path | None = None
+    dsn_file: Path | None = Field(
+        None, description="File holding dsn; used when dsn is not set."
+    )
     embedded_dir: Path | None = Field(
         None, description="Run an embedded PostgreSQL with pgvector in this directory."
     )
@@ -295,7 +312,7 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
     @model_validator(mode="after")
-    def _mainnet_not_on_loopback(self) -> Settings:
+    def _mainnet_not_on_this_machine(self) -> Settings:
         if self.environment != "mainnet-beta" or self.simulation:
             return self
         for url in self.rpc.urls:
@@ -304,6 +321,20 @@ class Settings(BaseSettings):
                     f"rpc endpoint {url!r} of a mainnet-beta profile points at this "
                     "machine; use a mainnet RPC, or set simulation = true for a "
                     "local stand-in"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _simulation_stays_local(self) -> Settings:
+        # A simulation profile relaxes the mainnet checks, so it must never
+        # reach a real cluster.
+        if not self.simulation:
+            return self
+        for url in self.rpc.urls:
+            if not _is_local_host(AnyHttpUrl(url).host or ""):
+                raise ValueError(
+                    f"rpc endpoint {url!r} of a simulation profile is not on this "
+                    "machine; point it at a local chain, or remove simulation = true"
                 )
         return self
 
@@ -325,13 +356,29 @@ class Settings(BaseSettings):
 
 
 def _is_local_host(host: str) -> bool:
-    if host in {"localhost", "localhost.localdomain"}:
+    """Return whether ``host`` names this machine: loopback, its name or addresses."""
+    host = host.strip("[]").lower()
+    if host in {"localhost", "localhost.localdomain"} or host.endswith(".localhost"):
+        return True
+    if host in _this_machine_names():
         return True
     try:
-        address = ipaddress.ip_address(host.strip("[]"))
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
     return address.is_loopback or address.is_unspecified
+
+
+# NOTE: names are compared as written, without DNS, so a name that only
+# resolves to this machine (an /etc/hosts entry) is not caught.
+@cache
+def _this_machine_names() -> frozenset[str]:
+    names = {socket.gethostname().lower(), socket.getfqdn().lower()}
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family in (socket.AF_INET, socket.AF_INET6):
+                names.add(address.address.split("%")[0].lower())
+    return frozenset(names)
 
 
 def check_private_file(path: Path, field: str) -> None:
