@@ -1,0 +1,126 @@
+"""Download a transaction's data chunk by chunk, resumable and hash-checked.
+
+Bytes go to ``<destination>.part``. A second file, ``<destination>.part.json``,
+records how many bytes are complete, so an interrupted download continues
+from there. The file is renamed to its destination only when its size and
+sha256 match the expected values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from slopops.arweave.errors import ConfirmationTimeoutError, DataMismatchError
+from slopops.arweave.gateway import Gateway, TransactionStatus
+from slopops.arweave.upload import ProgressCallback
+
+logger = logging.getLogger(__name__)
+
+_HASH_READ_BYTES = 1024 * 1024
+
+
+def download_file(
+    gateway: Gateway,
+    transaction_id: str,
+    destination: Path,
+    *,
+    expected_sha256: str,
+    on_progress: ProgressCallback | None = None,
+) -> Path:
+    """Download a transaction's data to ``destination`` and check its sha256.
+
+    Raises:
+        TransactionNotFoundError: the gateway has no such transaction.
+        DataMismatchError: the data's sha256 differs; the partial file is
+            deleted so the next attempt starts over.
+        GatewayUnavailableError: a chunk failed through every retry; the
+            partial file is kept for the next attempt.
+    """
+    start, size = gateway.data_offset(transaction_id)
+    part = destination.with_name(destination.name + ".part")
+    progress = destination.with_name(destination.name + ".part.json")
+    done = _resume_position(part, progress, transaction_id)
+    digest = _hash_prefix(part, done)
+    if done:
+        logger.info("resuming download of %s at byte %d", transaction_id, done)
+    with part.open("r+b" if part.exists() else "wb") as handle:
+        handle.seek(done)
+        handle.truncate()
+        while done < size:
+            chunk = gateway.chunk(start + done)
+            chunk = chunk[: size - done]
+            handle.write(chunk)
+            handle.flush()
+            digest.update(chunk)
+            done += len(chunk)
+            _write_progress(progress, transaction_id, done)
+            if on_progress is not None:
+                on_progress(done, size)
+    actual = digest.hexdigest()
+    if actual != expected_sha256:
+        part.unlink(missing_ok=True)
+        progress.unlink(missing_ok=True)
+        raise DataMismatchError(transaction_id, expected_sha256, actual)
+    os.replace(part, destination)
+    progress.unlink(missing_ok=True)
+    logger.info("downloaded %s: %d bytes, sha256 matches", transaction_id, size)
+    return destination
+
+
+def _resume_position(part: Path, progress: Path, transaction_id: str) -> int:
+    try:
+        record = json.loads(progress.read_text())
+    except (FileNotFoundError, ValueError):
+        return 0
+    if record.get("transaction_id") != transaction_id or not part.exists():
+        return 0
+    return min(int(record.get("bytes", 0)), part.stat().st_size)
+
+
+def _hash_prefix(path: Path, length: int) -> hashlib._Hash:
+    digest = hashlib.sha256()
+    if length == 0:
+        return digest
+    with path.open("rb") as handle:
+        remaining = length
+        while remaining > 0:
+            block = handle.read(min(_HASH_READ_BYTES, remaining))
+            digest.update(block)
+            remaining -= len(block)
+    return digest
+
+
+def _write_progress(progress: Path, transaction_id: str, done: int) -> None:
+    progress.write_text(json.dumps({"transaction_id": transaction_id, "bytes": done}))
+
+
+def wait_for_confirmation(
+    gateway: Gateway,
+    transaction_id: str,
+    *,
+    timeout_seconds: float,
+    poll_seconds: float = 5.0,
+) -> TransactionStatus:
+    """Poll until the transaction is mined into a block.
+
+    Raises:
+        ConfirmationTimeoutError: it was still pending (or unknown) at the end.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        status = gateway.status(transaction_id)
+        if status is not None and status.confirmed:
+            logger.info(
+                "transaction %s confirmed at height %s",
+                transaction_id,
+                status.block_height,
+            )
+            return status
+        if time.monotonic() + poll_seconds > deadline:
+            raise ConfirmationTimeoutError(transaction_id, timeout_seconds)
+        time.sleep(poll_seconds)
