@@ -218,6 +218,11 @@ class Mem0Settings(_Section):
     embedded_dir: Path | None = Field(
         None, description="Run an embedded PostgreSQL with pgvector in this directory."
     )
+    pg_bin_dir: Path | None = Field(
+        None,
+        description="Directory of pg_dump and pg_restore; when absent, the embedded "
+        "PostgreSQL's, /usr/lib/postgresql/*/bin and PATH are searched.",
+    )
 
     @model_validator(mode="after")
     def _kind_has_target(self) -> Mem0Settings:
@@ -242,6 +247,11 @@ class ArweaveSettings(_Section):
     )
     key_store_dir: Path | None = Field(
         None, description="Per-backup age keys, one mode-0600 file each."
+    )
+    age_identity_file: Path | None = Field(
+        None,
+        description="age identity (secret key) file of age_recipient, read by "
+        "restores in single-recipient mode.",
     )
     retention_days: int = Field(30, ge=1, le=36500)
     chunk_timeout_seconds: float = Field(60.0, gt=0, le=600)
