@@ -1,0 +1,1 @@
+"""The flows operators run: promote, rollback, monitor, backup, restore, drill."""

@@ -1,0 +1,83 @@
+"""The three parts of a release and how each is deployed and rolled back.
+
+Each part delegates to its engine's Prefect tasks (``tasks.programs``,
+``tasks.fleet``, ``tasks.mcp``). A part that the bundle does not carry is
+skipped, so a bundle may hold only a program, or only a node release.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from config import Settings
+from slopops.bundles import Bundle, Manifest, Part, Release
+from slopops.errors import SlopopsError
+
+
+class PartUnavailableError(SlopopsError):
+    """The engine behind a release part is not installed.
+
+    Attributes:
+        part: The part (program, nodes, mcp).
+        module: The task module that could not be imported.
+    """
+
+    def __init__(self, part: str, module: str) -> None:
+        self.part = part
+        self.module = module
+        super().__init__(
+            f"release part {part!r} needs task module {module!r}, which is not "
+            "installed; install the engine or remove the part from the bundle"
+        )
+
+
+def _tasks(part: Part) -> ModuleType:
+    module = {"program": "tasks.programs", "nodes": "tasks.fleet", "mcp": "tasks.mcp"}[
+        part
+    ]
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        raise PartUnavailableError(part, module) from exc
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """What one deploy or rollback step did, for the run's summary."""
+
+    part: Part
+    action: str
+    detail: str
+    seconds: float
+
+
+def carried_parts(manifest: Manifest) -> list[Part]:
+    """Return the parts a bundle carries, in deploy order."""
+    parts: list[Part] = []
+    if manifest.programs:
+        parts.append("program")
+    if manifest.node_release is not None:
+        parts.append("nodes")
+    if manifest.mcp_image is not None:
+        parts.append("mcp")
+    return parts
+
+
+def deploy_part(part: Part, settings: Settings, bundle: Bundle) -> Any:
+    """Deploy one part of ``bundle`` to the environment of ``settings``."""
+    return _tasks(part).deploy_release_part(settings, bundle)
+
+
+def rollback_part(part: Part, settings: Settings, good: Release | None) -> Any:
+    """Put one part back to the last known good release ``good``."""
+    return _tasks(part).rollback_release_part(settings, good)
+
+
+def verify_part(part: Part, settings: Settings, release: Release) -> Any:
+    """Check that one part runs ``release`` (the post-deploy check)."""
+    return _tasks(part).verify_release_part(settings, release)
