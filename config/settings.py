@@ -132,6 +132,9 @@ class NodeSettings(_Section):
     )
     health_url: str = Field(description="Health URL polled from the node itself.")
     pm2_home: str | None = Field(None, description="PM2_HOME on the node.")
+    pm2_bin: str = Field(
+        "pm2", description="pm2 executable on the node: a path, or a name on PATH."
+    )
 
 
 class FleetSettings(_Section):

@@ -1,0 +1,167 @@
+"""Errors of the node fleet: SSH, PM2 and node releases.
+
+SlopopsError
+└── FleetError
+    ├── HostKeyError               a node's host key is unknown or has changed
+    ├── SshAuthError               the node rejected the SSH key
+    ├── CommandFailedError         a command on a node exited non-zero
+    ├── TransferError              an SFTP upload or download failed
+    ├── TarballHashMismatchError   the uploaded tarball's sha256 differs
+    ├── NoKnownGoodReleaseError    a rollback has no release to go back to
+    ├── ReleaseRecordError         a node's release record is unreadable
+    ├── InvalidReleaseError        a release id or tarball is invalid
+    └── RolloutFailedError         a rollout failed; carries the per-node report
+TransientError
+└── NodeUnreachableError           connecting, or a command, timed out or was refused
+    └── CommandTimeoutError        a command on a node ran past its timeout
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slopops.errors import SlopopsError, TransientError
+
+if TYPE_CHECKING:
+    from slopops.fleet.report import RolloutReport
+
+
+class FleetError(SlopopsError):
+    """A node operation failed."""
+
+    def __init__(self, node: str, message: str) -> None:
+        self.node = node
+        super().__init__(message)
+
+
+class HostKeyError(FleetError):
+    """The node's host key is not in known_hosts, or differs from the one there."""
+
+    def __init__(self, node: str, host: str, reason: str) -> None:
+        self.host = host
+        super().__init__(
+            node,
+            f"node {node!r}: host key of {host!r} {reason}; verify the key out of "
+            "band, then update known_hosts or the node's host_key",
+        )
+
+
+class SshAuthError(FleetError):
+    """The node rejected the SSH key."""
+
+    def __init__(self, node: str, user: str, host: str) -> None:
+        self.user = user
+        self.host = host
+        super().__init__(
+            node,
+            f"node {node!r}: SSH key authentication failed for {user!r} at {host!r}; "
+            "check fleet.ssh_key_path and the node's authorized_keys",
+        )
+
+
+class NodeUnreachableError(TransientError):
+    """Connecting to the node, or a command on it, timed out or was refused."""
+
+    def __init__(self, node: str, host: str, reason: str) -> None:
+        self.node = node
+        self.host = host
+        super().__init__(
+            f"node {node!r} at {host!r} is unreachable: {reason}; check that sshd "
+            "runs there and the address and port are right"
+        )
+
+
+class CommandTimeoutError(NodeUnreachableError):
+    """A command on a node ran past its timeout and was abandoned."""
+
+    def __init__(self, node: str, host: str, command: str, seconds: float) -> None:
+        self.command = command
+        self.timeout_seconds = seconds
+        super().__init__(
+            node, host, f"command {command!r} did not finish in {seconds:g} s"
+        )
+
+
+class CommandFailedError(FleetError):
+    """A command on a node exited with a non-zero status."""
+
+    def __init__(self, node: str, command: str, exit_status: int, stderr: str) -> None:
+        self.command = command
+        self.exit_status = exit_status
+        self.stderr = stderr
+        last_line = stderr.strip().splitlines()[-1] if stderr.strip() else "no stderr"
+        super().__init__(
+            node,
+            f"node {node!r}: command {command!r} exited with {exit_status}: "
+            f"{last_line}; fix the node or the release and retry",
+        )
+
+
+class TransferError(FleetError):
+    """An SFTP upload to, or download from, a node failed."""
+
+    def __init__(self, node: str, path: str, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            node,
+            f"node {node!r}: SFTP transfer of {path!r} failed: {reason}; check the "
+            "directory exists and the SSH user may write to it",
+        )
+
+
+class TarballHashMismatchError(FleetError):
+    """The tarball on the node does not have the expected sha256."""
+
+    def __init__(self, node: str, release_id: str, expected: str, actual: str) -> None:
+        self.release_id = release_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            node,
+            f"node {node!r}: uploaded tarball of release {release_id!r} has sha256 "
+            f"{actual!r}, expected {expected!r}; rebuild or re-download the release",
+        )
+
+
+class NoKnownGoodReleaseError(FleetError):
+    """A rollback found no healthy release, other than the current one, to use."""
+
+    def __init__(self, node: str, current: str | None) -> None:
+        self.current = current
+        super().__init__(
+            node,
+            f"node {node!r}: no known good release to roll back to (current is "
+            f"{current!r}); deploy a working release instead",
+        )
+
+
+class ReleaseRecordError(FleetError):
+    """The release record on a node cannot be parsed."""
+
+    def __init__(self, node: str, path: str, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            node,
+            f"node {node!r}: release record {path!r} is invalid ({reason}); "
+            "inspect it and repair or remove it",
+        )
+
+
+class InvalidReleaseError(SlopopsError):
+    """A release id or tarball cannot be used."""
+
+    def __init__(self, value: str, reason: str) -> None:
+        self.value = value
+        super().__init__(f"invalid release {value!r}: {reason}")
+
+
+class RolloutFailedError(SlopopsError):
+    """A rollout or rollback left nodes failed; ``report`` has each node's result."""
+
+    def __init__(self, report: RolloutReport) -> None:
+        self.report = report
+        failed = [outcome.node for outcome in report.outcomes if not outcome.ok]
+        super().__init__(
+            f"{report.action} of release {report.release_id!r} failed on nodes "
+            f"{failed!r}; see each node's error in the report and fix them first"
+        )

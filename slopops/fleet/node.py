@@ -1,0 +1,464 @@
+"""Release, roll back and inspect one node over an open SSH connection.
+
+Layout under the node's ``app_dir`` (Capistrano style)::
+
+    releases/<release-id>/     one unpacked release each
+    current -> releases/<id>   switched atomically with rename(2)
+    shared/                    node-specific files kept across releases
+    .slopops/record.json       the release record (see slopops.fleet.records)
+    .slopops/uploads/          tarballs while they are checked and unpacked
+
+A deploy uploads the tarball, checks its sha256 on the node, unpacks it, runs
+``npm ci --omit=dev`` when there is a lockfile, switches ``current``, reloads
+PM2 and polls the health URL from the node until it returns the new release
+id. PM2 exits 0 even when the new release crashes at start, so the health
+check after every reload is what decides; a failed check switches back to the
+last known good release at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+import shlex
+from dataclasses import dataclass
+
+from config.settings import FleetSettings
+from slopops.errors import SlopopsError
+from slopops.fleet.errors import (
+    CommandFailedError,
+    NoKnownGoodReleaseError,
+    ReleaseRecordError,
+    TarballHashMismatchError,
+)
+from slopops.fleet.records import LastDeploy, ReleaseRecord, plan_rollback
+from slopops.fleet.release import Release
+from slopops.fleet.report import FORK_MODE_WARNING, Health, NodeOutcome
+from slopops.fleet.ssh import CommandResult, SshConnection
+
+logger = logging.getLogger(__name__)
+
+# Polls the health URL until it returns the expected release id, or the
+# deadline passes. Runs on the node with its own Node.js, so it needs neither
+# curl nor a route from the deployer to the app port. An empty expected id
+# accepts any 200 answer (the status check).
+_HEALTH_SCRIPT = """
+const [url, expected, deadlineMs, intervalMs] = process.argv.slice(1);
+const deadline = Date.now() + Number(deadlineMs);
+let last = 'no answer';
+(async () => {
+  for (;;) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      const body = await response.text();
+      last = `HTTP ${response.status}: ${body.slice(0, 200)}`;
+      if (response.ok) {
+        const release = JSON.parse(body).release;
+        if (!expected || release === expected) {
+          console.log(body);
+          process.exit(0);
+        }
+        last = `release ${JSON.stringify(release)} answered, expected ${expected}`;
+      }
+    } catch (error) {
+      last = String((error.cause && error.cause.code) || error.message);
+    }
+    if (Date.now() >= deadline) {
+      console.error(last);
+      process.exit(3);
+    }
+    await new Promise((resolve) => setTimeout(resolve, Number(intervalMs)));
+  }
+})();
+"""
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """How releases are kept and checked on every node."""
+
+    keep_releases: int = 5
+    health_timeout_seconds: float = 60.0
+    health_interval_seconds: float = 0.25
+
+    @classmethod
+    def from_fleet(cls, fleet: FleetSettings) -> NodeOptions:
+        """Take the release options from the fleet settings."""
+        return cls(
+            keep_releases=fleet.keep_releases,
+            health_timeout_seconds=fleet.health_timeout_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    """One health check: whether it passed, the release that answered, detail."""
+
+    healthy: bool
+    release: str | None
+    detail: str
+
+    @property
+    def health(self) -> Health:
+        """Return the check as a report value."""
+        return "healthy" if self.healthy else "unhealthy"
+
+
+class NodeRelease:
+    """Deploy, roll back and inspect the app on one connected node."""
+
+    def __init__(self, connection: SshConnection, options: NodeOptions) -> None:
+        self.connection = connection
+        self.node = connection.node
+        self.options = options
+        self.app_dir = self.node.app_dir.rstrip("/") or "/"
+        self.state_dir = posixpath.join(self.app_dir, ".slopops")
+        self.record_path = posixpath.join(self.state_dir, "record.json")
+
+    # -- deploy --------------------------------------------------------------
+
+    def deploy(self, release: Release) -> NodeOutcome:
+        """Install ``release``, switch to it, reload and check its health.
+
+        A failed health check switches back to the last known good release
+        and returns a failed outcome naming it. Errors before the switch
+        (upload, hash, unpack) leave ``current`` as it was and are raised.
+
+        Raises:
+            TarballHashMismatchError: The uploaded bytes have another sha256.
+            CommandFailedError: A command before the switch failed.
+            NodeUnreachableError: The node stopped answering.
+        """
+        record = self.read_record()
+        release_id = release.release_id
+        record.last_deploy = LastDeploy(release_id, record.current)
+        self._run(f"mkdir -p {self._q('releases')} {self._q('.slopops/uploads')}")
+        self.write_record(record)
+        try:
+            if not (record.current == release_id and self._exists(release_id)):
+                self._install(release)
+                record.mark_unpacked(release_id)
+        except SlopopsError:
+            record.last_deploy.outcome = "failed"
+            self.write_record(record)
+            raise
+        self._switch(release_id)
+        record.current = release_id
+        record.last_deploy.switched = True
+        self.write_record(record)
+        return self._reload_and_confirm(record, release_id)
+
+    def _install(self, release: Release) -> None:
+        upload = self._path(".slopops/uploads", f"{release.release_id}.tar.gz")
+        self.connection.put(release.tarball, upload)
+        try:
+            self._check_sha256(release, upload)
+            self._unpack(release.release_id, upload)
+        finally:
+            self._run(f"rm -f {shlex.quote(upload)}", check=False)
+
+    def _check_sha256(self, release: Release, upload: str) -> None:
+        output = self._run(f"sha256sum {shlex.quote(upload)}").stdout
+        actual = output.split()[0] if output.split() else ""
+        if actual != release.sha256:
+            raise TarballHashMismatchError(
+                self.node.name, release.release_id, release.sha256, actual
+            )
+
+    def _unpack(self, release_id: str, upload: str) -> None:
+        partial = self._path("releases", f".{release_id}.partial")
+        final = self._path("releases", release_id)
+        partial_q, final_q = shlex.quote(partial), shlex.quote(final)
+        script = (
+            f"set -e; rm -rf {partial_q}; mkdir -p {partial_q}; "
+            f"tar -xzf {shlex.quote(upload)} -C {partial_q}; "
+            f"if [ -f {partial_q}/package-lock.json ]; then "
+            f"cd {partial_q} && npm ci --omit=dev --no-audit --no-fund; fi; "
+            f"rm -rf {final_q}; mv {partial_q} {final_q}"
+        )
+        self._run(script)
+
+    def _switch(self, release_id: str) -> None:
+        # rename(2) replaces the link in one step; readers see old or new.
+        link = self._q("current")
+        temporary = self._q(".slopops/current.tmp")
+        target = shlex.quote(posixpath.join("releases", release_id))
+        self._run(f"ln -sfn {target} {temporary} && mv -Tf {temporary} {link}")
+
+    def _reload_and_confirm(
+        self, record: ReleaseRecord, release_id: str
+    ) -> NodeOutcome:
+        warnings: list[str] = []
+        try:
+            self.reload()
+            warnings = self._fork_mode_warnings()
+            result = self.wait_healthy(release_id)
+        except CommandFailedError as exc:
+            result = HealthResult(False, None, str(exc))
+        if result.healthy:
+            record.mark_healthy(release_id)
+            assert record.last_deploy is not None
+            record.last_deploy.outcome = "healthy"
+            self.write_record(record)
+            self.prune(record)
+            return NodeOutcome(
+                self.node.name,
+                "deploy",
+                "deployed",
+                release_id,
+                "healthy",
+                switched=True,
+                warnings=warnings,
+            )
+        logger.warning(
+            "node %s: release %s failed its health check: %s",
+            self.node.name,
+            release_id,
+            result.detail,
+        )
+        return self._recover(record, release_id, result.detail, warnings)
+
+    def _recover(
+        self, record: ReleaseRecord, release_id: str, detail: str, warnings: list[str]
+    ) -> NodeOutcome:
+        record.mark_bad(release_id)
+        assert record.last_deploy is not None
+        target = record.last_known_good
+        error = f"release {release_id!r} failed its health check: {detail}"
+        if target is None:
+            record.last_deploy.outcome = "failed"
+            self.write_record(record)
+            return NodeOutcome(
+                self.node.name,
+                "deploy",
+                "failed",
+                release_id,
+                "unhealthy",
+                switched=True,
+                error=f"{error}; no known good release to go back to",
+                warnings=warnings,
+            )
+        record.last_deploy.outcome = "rolled_back"
+        back = self._switch_back(record, target)
+        return NodeOutcome(
+            self.node.name,
+            "deploy",
+            "failed",
+            target,
+            back.health,
+            switched=True,
+            error=error,
+            detail=f"went back to {target!r}: {back.detail}",
+            warnings=warnings,
+        )
+
+    def _switch_back(self, record: ReleaseRecord, target: str) -> HealthResult:
+        self._switch(target)
+        record.current = target
+        self.write_record(record)
+        try:
+            self.reload()
+        except CommandFailedError as exc:
+            return HealthResult(False, None, str(exc))
+        return self.wait_healthy(target)
+
+    # -- rollback ------------------------------------------------------------
+
+    def rollback(self) -> NodeOutcome:
+        """Switch back to the last known good release and check its health.
+
+        A rollback after a deploy that never switched, or one already rolled
+        back, changes nothing and returns an ``unchanged`` outcome.
+
+        Raises:
+            NoKnownGoodReleaseError: No known good release other than the
+                current one exists.
+        """
+        record = self.read_record()
+        plan = plan_rollback(record)
+        if plan is None:
+            raise NoKnownGoodReleaseError(self.node.name, record.current)
+        if plan.target is None:
+            logger.info("node %s: rollback is a no-op: %s", self.node.name, plan.reason)
+            return NodeOutcome(
+                self.node.name,
+                "rollback",
+                "unchanged",
+                record.current,
+                self.probe().health,
+                detail=plan.reason,
+            )
+        if not self._exists(plan.target):
+            raise NoKnownGoodReleaseError(self.node.name, record.current)
+        if plan.mark_bad:
+            record.mark_bad(plan.mark_bad)
+        if record.last_deploy is not None:
+            record.last_deploy.outcome = "rolled_back"
+        logger.info(
+            "node %s: rolling back to %s (%s)", self.node.name, plan.target, plan.reason
+        )
+        result = self._switch_back(record, plan.target)
+        return NodeOutcome(
+            self.node.name,
+            "rollback",
+            "rolled_back" if result.healthy else "failed",
+            plan.target,
+            result.health,
+            switched=True,
+            error=None if result.healthy else result.detail,
+            detail=plan.reason,
+        )
+
+    # -- status --------------------------------------------------------------
+
+    def status(self) -> NodeOutcome:
+        """Return the node's current release, its health and the last known good."""
+        record = self.read_record()
+        result = self.probe()
+        detail = f"last known good {record.last_known_good!r}"
+        if result.release and result.release != record.current:
+            detail += f"; app returns release {result.release!r}"
+        return NodeOutcome(
+            self.node.name,
+            "status",
+            "reported",
+            record.current,
+            result.health,
+            detail=detail,
+            warnings=self._fork_mode_warnings(check=False),
+        )
+
+    # -- PM2 and health ------------------------------------------------------
+
+    def reload(self) -> None:
+        """Reload the ecosystem of ``current`` in PM2, starting apps not yet running."""
+        ecosystem = posixpath.join(self.app_dir, "current", self.node.ecosystem_file)
+        self._pm2(f"startOrReload {shlex.quote(ecosystem)} --update-env")
+
+    def wait_healthy(self, release_id: str) -> HealthResult:
+        """Poll the health URL from the node until ``release_id`` answers."""
+        return self._health(release_id, self.options.health_timeout_seconds)
+
+    def probe(self) -> HealthResult:
+        """Check the health URL once, accepting any release."""
+        return self._health("", 0)
+
+    def _health(self, expected: str, timeout_seconds: float) -> HealthResult:
+        command = " ".join(
+            shlex.quote(part)
+            for part in (
+                "node",
+                "-e",
+                _HEALTH_SCRIPT,
+                self.node.health_url,
+                expected,
+                str(int(timeout_seconds * 1000)),
+                str(int(self.options.health_interval_seconds * 1000)),
+            )
+        )
+        result = self.connection.run(
+            command,
+            check=False,
+            timeout_seconds=timeout_seconds + 30,
+            log_as=f"health check of {self.node.health_url} for {expected or 'any'}",
+        )
+        if result.exit_status != 0:
+            return HealthResult(False, None, result.stderr.strip()[-300:] or "failed")
+        try:
+            release = str(json.loads(result.stdout).get("release"))
+        except (ValueError, AttributeError):
+            release = None
+        return HealthResult(True, release, result.stdout.strip()[:300])
+
+    def _fork_mode_warnings(self, check: bool = True) -> list[str]:
+        result = self._pm2("jlist", check=check)
+        if result.exit_status != 0:
+            return []
+        names = sorted(
+            {
+                str(process.get("name"))
+                for process in _parse_jlist(result.stdout)
+                if process.get("pm2_env", {}).get("exec_mode") == "fork_mode"
+            }
+        )
+        if not names:
+            return []
+        logger.warning("node %s: %s (%s)", self.node.name, FORK_MODE_WARNING, names)
+        return [f"{', '.join(names)}: {FORK_MODE_WARNING}"]
+
+    def _pm2(self, arguments: str, check: bool = True) -> CommandResult:
+        if self.node.pm2_home:
+            prefix = f"export PM2_HOME={shlex.quote(self.node.pm2_home)}; "
+        else:
+            # PM2's own default, set explicitly so no command guesses.
+            prefix = 'export PM2_HOME="${PM2_HOME:-$HOME/.pm2}"; '
+        return self._run(f"{prefix}{shlex.quote(self.node.pm2_bin)} {arguments}", check)
+
+    # -- records and pruning -------------------------------------------------
+
+    def read_record(self) -> ReleaseRecord:
+        """Read the node's release record; an absent file is an empty record."""
+        text = self.connection.read_text(self.record_path)
+        if text is None:
+            return ReleaseRecord()
+        try:
+            return ReleaseRecord.from_json(text)
+        except (ValueError, TypeError) as exc:
+            raise ReleaseRecordError(
+                self.node.name, self.record_path, str(exc)
+            ) from exc
+
+    def write_record(self, record: ReleaseRecord) -> None:
+        """Write the node's release record atomically."""
+        self.connection.write_text(self.record_path, record.to_json())
+
+    def prune(self, record: ReleaseRecord) -> list[str]:
+        """Delete releases beyond the newest ``keep_releases``; return their ids.
+
+        The current release and the two newest known good ones are always
+        kept, so both rollback targets survive.
+        """
+        listing = self._run(f"ls -1 {self._q('releases')}").stdout.split()
+        present = [name for name in listing if not name.startswith(".")]
+        order = {name: index for index, name in enumerate(record.unpacked)}
+        present.sort(key=lambda name: order.get(name, -1))
+        keep = set(present[-self.options.keep_releases :])
+        keep |= record.protected() | set(record.known_good[-2:])
+        doomed = [name for name in present if name not in keep]
+        if doomed:
+            paths = " ".join(
+                self._q(posixpath.join("releases", name)) for name in doomed
+            )
+            self._run(f"rm -rf {paths}")
+            record.unpacked = [name for name in record.unpacked if name not in doomed]
+            self.write_record(record)
+            logger.info("node %s: pruned releases %s", self.node.name, doomed)
+        return doomed
+
+    # -- helpers -------------------------------------------------------------
+
+    def _exists(self, release_id: str) -> bool:
+        path = self._q(posixpath.join("releases", release_id))
+        return self._run(f"test -d {path}", check=False).exit_status == 0
+
+    def _path(self, *parts: str) -> str:
+        return posixpath.join(self.app_dir, *parts)
+
+    def _q(self, relative: str) -> str:
+        return shlex.quote(self._path(relative))
+
+    def _run(self, command: str, check: bool = True) -> CommandResult:
+        return self.connection.run(command, check=check)
+
+
+def _parse_jlist(output: str) -> list[dict]:
+    # pm2 may print a daemon start-up line before the JSON array.
+    start = output.find("[")
+    if start < 0:
+        return []
+    try:
+        data = json.loads(output[start:])
+    except ValueError:
+        return []
+    return data if isinstance(data, list) else []

@@ -1,0 +1,100 @@
+"""Per-node outcomes of a deploy, rollback or status, and the rollout report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+NodeStatus = Literal[
+    "deployed", "rolled_back", "unchanged", "failed", "skipped", "reported"
+]
+Health = Literal["healthy", "unhealthy", "unknown"]
+
+FORK_MODE_WARNING = (
+    "app runs in fork mode, so pm2 reload drops requests; use exec_mode "
+    "'cluster' with wait_ready"
+)
+
+
+@dataclass
+class NodeOutcome:
+    """The result of one operation on one node.
+
+    Attributes:
+        node: Node name.
+        action: ``deploy``, ``rollback`` or ``status``.
+        status: What happened: ``deployed``, ``rolled_back`` (a failed deploy
+            went back, or a rollback switched), ``unchanged`` (a no-op
+            rollback), ``failed``, ``skipped`` (the rollout stopped first) or
+            ``reported`` (status).
+        release: Release that ``current`` points to afterwards, if known.
+        health: Health check result of ``release``.
+        switched: Whether this operation switched ``current``.
+        error: The error message when the operation failed.
+        warnings: Notes for the operator, such as fork mode.
+    """
+
+    node: str
+    action: str
+    status: NodeStatus
+    release: str | None = None
+    health: Health = "unknown"
+    switched: bool = False
+    error: str | None = None
+    detail: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the operation reached its goal on this node."""
+        return self.status in ("deployed", "rolled_back", "unchanged", "reported") and (
+            self.error is None
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the outcome as plain JSON values."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NodeOutcome:
+        """Rebuild an outcome from :meth:`to_dict` output."""
+        return cls(**data)
+
+
+@dataclass
+class RolloutReport:
+    """Outcomes of every node of one rollout, rollback or status run."""
+
+    action: str
+    release_id: str | None
+    outcomes: list[NodeOutcome] = field(default_factory=list)
+    stopped: bool = False
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Return whether every node succeeded and the rollout did not stop."""
+        return not self.stopped and all(outcome.ok for outcome in self.outcomes)
+
+    def rows(self) -> list[dict[str, str]]:
+        """Return one table row per node: node, status, release, health, note."""
+        rows = []
+        for outcome in self.outcomes:
+            note = outcome.error or outcome.detail or "; ".join(outcome.warnings)
+            rows.append(
+                {
+                    "node": outcome.node,
+                    "status": outcome.status,
+                    "release": outcome.release or "-",
+                    "health": outcome.health,
+                    "note": note or "",
+                }
+            )
+        return rows
+
+    def raise_for_failure(self) -> None:
+        """Raise :class:`RolloutFailedError` unless the report is ok."""
+        from slopops.fleet.errors import RolloutFailedError
+
+        if not self.ok:
+            raise RolloutFailedError(self)
