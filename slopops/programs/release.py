@@ -1,0 +1,212 @@
+"""Release a program: the steps in order, each callable on its own.
+
+A release runs: preflight; save the current ELF; write the release buffer;
+stage the rollback buffer; extend programdata if needed; deploy or upgrade;
+verify the on-chain sha256; record the release; close stale rollback
+buffers. The step functions take a :class:`ProgramTarget` and plain values, so
+Prefect tasks can wrap each one; :func:`release_program` runs them all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from solders.pubkey import Pubkey
+
+from slopops.programs.buffer import BufferWrite, ProgressCallback, write_buffer
+from slopops.programs.deploy import (
+    DeployOutcome,
+    VerifiedProgram,
+    apply_buffer,
+    extend_programdata,
+    verify_program,
+)
+from slopops.programs.elf import sha256_hex
+from slopops.programs.preflight import (
+    PreflightReport,
+    preflight,
+    read_elf,
+    read_program,
+)
+from slopops.programs.rollback import close_stale_rollback_buffers, stage_rollback
+from slopops.programs.store import ReleaseRecord, ReleaseStore, SavedElf
+from slopops.programs.target import ProgramTarget, Session, open_session
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    """Everything a release did, for its record and its report."""
+
+    record: ReleaseRecord
+    preflight: PreflightReport
+    buffer: BufferWrite
+    rollback_buffer: BufferWrite | None
+    closed_buffers: dict[str, int]
+
+
+def elf_path_of(target: ProgramTarget, elf_path: Path | None) -> Path:
+    """Return ``elf_path`` or the profile's ``elf_path`` for the program."""
+    path = elf_path or target.program.elf_path
+    if path is None:
+        raise ValueError(
+            f"program {target.name!r} has no elf_path; pass --elf or set it"
+        )
+    return path
+
+
+async def run_preflight(
+    target: ProgramTarget, elf_path: Path, *, min_extend_bytes: int = 0
+) -> PreflightReport:
+    """Check the file, cluster, authority and funds before any signature."""
+    elf = read_elf(target.name, elf_path)
+    async with open_session(target) as session:
+        return await _preflight(session, elf, min_extend_bytes)
+
+
+async def _preflight(
+    session: Session, elf: bytes, min_extend_bytes: int
+) -> PreflightReport:
+    target = session.target
+    buffer_path = target.store().buffer_keypair_path(
+        target.name, "release", sha256_hex(elf)
+    )
+    deployed = await read_program(session.rpc, target.name, session.program_id)
+    return await preflight(
+        session,
+        elf,
+        rollback_bytes=len(deployed.elf) if deployed else None,
+        buffer_funded=buffer_path.exists(),
+        min_extend_bytes=min_extend_bytes,
+    )
+
+
+async def save_current_elf(
+    target: ProgramTarget, store: ReleaseStore
+) -> SavedElf | None:
+    """Save the program's current on-chain ELF (with its slot) to ``store``."""
+    async with open_session(target) as session:
+        return await _save_current(session, store)
+
+
+async def _save_current(session: Session, store: ReleaseStore) -> SavedElf | None:
+    name = session.target.name
+    deployed = await read_program(session.rpc, name, session.program_id)
+    if deployed is None:
+        return None
+    saved = store.save_elf(name, deployed.elf, deployed.slot)
+    logger.info(
+        "saved current ELF of %s: sha256 %s, slot %d",
+        name,
+        saved.sha256,
+        deployed.slot,
+    )
+    return saved
+
+
+async def write_release_buffer(
+    target: ProgramTarget, elf_path: Path, progress: ProgressCallback | None = None
+) -> BufferWrite:
+    """Write (or resume) the release buffer for the file at ``elf_path``."""
+    elf = read_elf(target.name, elf_path)
+    async with open_session(target) as session:
+        return await write_buffer(session, elf, role="release", progress=progress)
+
+
+async def apply_release(
+    target: ProgramTarget, report: PreflightReport, buffer: BufferWrite
+) -> DeployOutcome:
+    """Extend programdata if needed, then deploy or upgrade from ``buffer``."""
+    async with open_session(target) as session:
+        return await _apply(session, report, buffer)
+
+
+async def _apply(
+    session: Session, report: PreflightReport, buffer: BufferWrite
+) -> DeployOutcome:
+    signatures: dict[str, str] = {}
+    if report.extend_bytes:
+        signatures["extend"], _ = await extend_programdata(session, report.extend_bytes)
+    outcome = await apply_buffer(
+        session,
+        Pubkey.from_string(buffer.address),
+        report.size_bytes,
+        first_deploy=report.first_deploy,
+    )
+    # The upgrade drained the buffer, so its keypair file is no longer needed.
+    Path(buffer.keypair_path).unlink(missing_ok=True)
+    return DeployOutcome({**signatures, **outcome.signatures}, outcome.slot)
+
+
+async def verify_release(target: ProgramTarget, sha256: str) -> VerifiedProgram:
+    """Compare the program's on-chain sha256 with ``sha256``."""
+    async with open_session(target) as session:
+        return await verify_program(
+            session.rpc, target.name, session.program_id, sha256
+        )
+
+
+async def release_program(
+    target: ProgramTarget,
+    elf_path: Path,
+    *,
+    store: ReleaseStore | None = None,
+    progress: ProgressCallback | None = None,
+    min_extend_bytes: int = 0,
+) -> ReleaseOutcome:
+    """Run every release step for the file at ``elf_path``.
+
+    Raises:
+        PreflightError: A check failed; nothing was signed.
+        DeployRejectedError: The loader rejected the program; the buffer is
+            closed and programdata is unchanged.
+        VerificationError: The on-chain bytes differ from the file.
+    """
+    store = store or target.store()
+    elf = read_elf(target.name, elf_path)
+    async with open_session(target) as session:
+        report = await _preflight(session, elf, min_extend_bytes)
+        if not report.first_deploy:
+            await _save_current(session, store)
+        buffer = await write_buffer(session, elf, role="release", progress=progress)
+        rollback_buffer = None
+        if report.current_sha256 is not None:
+            rollback_buffer = await stage_rollback(
+                session, store, report.current_sha256
+            )
+        outcome = await _apply(session, report, buffer)
+        verified = await verify_program(
+            session.rpc, target.name, session.program_id, report.sha256
+        )
+        store.save_elf(target.name, elf, verified.slot)
+        closed = await close_stale_rollback_buffers(session, report.current_sha256)
+        balance = await session.rpc.balance(session.payer.pubkey())
+    record = store.append(
+        ReleaseRecord(
+            program=target.name,
+            program_id=report.program_id,
+            kind="deploy" if report.first_deploy else "upgrade",
+            sha256=verified.sha256,
+            previous_sha256=report.current_sha256,
+            size_bytes=verified.size_bytes,
+            slot=verified.slot,
+            signatures={**buffer.signatures, **outcome.signatures},
+            write_transactions=buffer.write_transactions
+            + (rollback_buffer.write_transactions if rollback_buffer else 0),
+            lamports_spent=report.payer_balance_lamports - balance,
+            recovered_lamports=sum(closed.values()),
+            buffer=buffer.address,
+        )
+    )
+    logger.info(
+        "released %s (%s): %s -> %s at slot %d",
+        target.name,
+        report.program_id,
+        report.current_sha256,
+        verified.sha256,
+        verified.slot,
+    )
+    return ReleaseOutcome(record, report, buffer, rollback_buffer, closed)

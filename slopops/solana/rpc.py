@@ -1,0 +1,438 @@
+"""Solana JSON-RPC over httpx, with failover between endpoints.
+
+Every call has a timeout. A call that times out, gets HTTP 5xx or 429, or cannot
+connect moves to the next endpoint; the failed endpoint is skipped for a
+cool-down (the ``Retry-After`` value of a 429 answer, else
+``cooldown_seconds``). ``sendTransaction`` fails over only when the request
+surely did not reach a node (connection refused, 429); after a timeout or a
+5xx its status is unknown, and the caller checks ``getSignatureStatuses``
+before it sends again (see :mod:`slopops.solana.transactions`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from solders.hash import Hash
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+
+from config.settings import RpcSettings
+from slopops.solana.errors import (
+    PreflightFailedError,
+    RpcResponseError,
+    RpcUnavailableError,
+)
+
+logger = logging.getLogger(__name__)
+
+# JSON-RPC errors of a node that is behind or unhealthy: another node may answer.
+_NODE_UNHEALTHY_CODES = {-32004, -32005, -32014, -32016}
+_PREFLIGHT_FAILURE_CODE = -32002
+# getSignatureStatuses accepts at most 256 signatures per call.
+_MAX_STATUSES_PER_CALL = 256
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """An account as getAccountInfo returns it, with its data decoded."""
+
+    lamports: int
+    owner: Pubkey
+    data: bytes
+    executable: bool
+
+
+@dataclass(frozen=True)
+class LatestBlockhash:
+    """A blockhash and the last block height at which it is still valid."""
+
+    blockhash: Hash
+    last_valid_block_height: int
+
+
+@dataclass(frozen=True)
+class SignatureStatus:
+    """A transaction's status from getSignatureStatuses."""
+
+    slot: int
+    err: Any
+    confirmation_status: str | None
+
+
+class _EndpointFailure(Exception):
+    """One endpoint failed in a way another endpoint may not."""
+
+    def __init__(
+        self, reason: str, retry_after_seconds: float | None = None, sent: bool = True
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_seconds = retry_after_seconds
+        # False when the request surely never reached a node.
+        self.sent = sent
+
+
+class RpcClient:
+    """A JSON-RPC client over a primary endpoint and ordered fallbacks.
+
+    Args:
+        urls: The primary endpoint first, then fallbacks.
+        timeout_seconds: Timeout of each HTTP request.
+        commitment: Commitment used by reads and confirmations.
+        api_key: Sent as the ``api-key`` query parameter, never logged.
+        cooldown_seconds: How long an endpoint is skipped after it failed.
+        max_retry_after_seconds: Upper bound on a ``Retry-After`` wait.
+        rounds: How many times a call may go through the endpoint list.
+        transport: An httpx transport, for tests.
+    """
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        timeout_seconds: float = 10.0,
+        commitment: str = "confirmed",
+        api_key: str | None = None,
+        cooldown_seconds: float = 5.0,
+        max_retry_after_seconds: float = 30.0,
+        rounds: int = 2,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not urls:
+            raise ValueError("RpcClient needs at least one endpoint URL")
+        self.urls = [str(url) for url in urls]
+        self.commitment = commitment
+        self.cooldown_seconds = cooldown_seconds
+        self.max_retry_after_seconds = max_retry_after_seconds
+        self.rounds = rounds
+        self._params = {"api-key": api_key} if api_key else None
+        self._blocked_until = [0.0] * len(self.urls)
+        self._ids = itertools.count(1)
+        self._http = httpx.AsyncClient(
+            timeout=timeout_seconds,
+            transport=transport,
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        )
+
+    @classmethod
+    def from_settings(cls, rpc: RpcSettings, **kwargs: Any) -> RpcClient:
+        """Build a client from a profile's ``[rpc]`` section."""
+        api_key = None
+        if rpc.api_key is not None:
+            api_key = rpc.api_key.get_secret_value()
+        elif rpc.api_key_file is not None:
+            api_key = rpc.api_key_file.expanduser().read_text().strip()
+        return cls(
+            rpc.urls,
+            timeout_seconds=rpc.timeout_seconds,
+            commitment=rpc.commitment,
+            api_key=api_key,
+            **kwargs,
+        )
+
+    async def __aenter__(self) -> RpcClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._http.aclose()
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The endpoint URLs without query strings, safe to log."""
+        return [_redact(url) for url in self.urls]
+
+    async def call(self, method: str, params: list[Any] | None = None) -> Any:
+        """Call ``method`` and return its ``result``, failing over on errors.
+
+        Raises:
+            RpcUnavailableError: Every endpoint failed ``rounds`` times.
+            RpcResponseError: An endpoint returned a JSON-RPC error object.
+        """
+        return await self._call(method, params or [], failover_after_send=True)
+
+    async def _call(
+        self, method: str, params: list[Any], *, failover_after_send: bool
+    ) -> Any:
+        payload = {
+            "jsonrpc": "2.0",
+            "id": next(self._ids),
+            "method": method,
+            "params": params,
+        }
+        last_reason = "no attempt"
+        for _ in range(self.rounds * len(self.urls)):
+            index = await self._next_endpoint()
+            try:
+                return await self._post(index, payload)
+            except _EndpointFailure as failure:
+                last_reason = failure.reason
+                self._block(index, failure)
+                if failure.sent and not failover_after_send:
+                    break
+        raise RpcUnavailableError(method, self.endpoints, last_reason)
+
+    async def _next_endpoint(self) -> int:
+        """Return the first endpoint not cooling down, waiting if all are."""
+        now = time.monotonic()
+        for index, blocked_until in enumerate(self._blocked_until):
+            if blocked_until <= now:
+                return index
+        index = min(range(len(self.urls)), key=self._blocked_until.__getitem__)
+        wait = min(self._blocked_until[index] - now, self.max_retry_after_seconds)
+        logger.debug("every RPC endpoint is cooling down; waiting %.2f s", wait)
+        await asyncio.sleep(wait)
+        return index
+
+    def _block(self, index: int, failure: _EndpointFailure) -> None:
+        seconds = failure.retry_after_seconds
+        if seconds is None:
+            seconds = self.cooldown_seconds
+        seconds = min(seconds, self.max_retry_after_seconds)
+        self._blocked_until[index] = time.monotonic() + seconds
+        logger.debug(
+            "RPC endpoint %s failed (%s); skipping it for %.1f s",
+            self.endpoints[index],
+            failure.reason,
+            seconds,
+        )
+
+    async def _post(self, index: int, payload: dict[str, Any]) -> Any:
+        url = self.urls[index]
+        try:
+            response = await self._http.post(url, json=payload, params=self._params)
+        except httpx.ConnectError as exc:
+            raise _EndpointFailure(f"connection failed: {exc}", sent=False) from exc
+        except httpx.TimeoutException as exc:
+            raise _EndpointFailure(f"timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise _EndpointFailure(f"transport error: {exc!r}") from exc
+        if response.status_code == 429:
+            raise _EndpointFailure(
+                "HTTP 429",
+                retry_after_seconds=_retry_after_seconds(response),
+                sent=False,
+            )
+        if response.status_code >= 500:
+            raise _EndpointFailure(f"HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise RpcResponseError(
+                str(payload["method"]),
+                response.status_code,
+                f"HTTP {response.status_code}: {response.text[:200]}",
+            )
+        return self._result(payload, response)
+
+    def _result(self, payload: dict[str, Any], response: httpx.Response) -> Any:
+        method = str(payload["method"])
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise _EndpointFailure(f"invalid JSON body: {exc}") from exc
+        error = body.get("error") if isinstance(body, dict) else None
+        if error:
+            code = int(error.get("code", 0))
+            message = str(error.get("message", ""))
+            if code in _NODE_UNHEALTHY_CODES:
+                raise _EndpointFailure(f"node unhealthy: {code} {message}")
+            error_class = (
+                PreflightFailedError
+                if code == _PREFLIGHT_FAILURE_CODE
+                else RpcResponseError
+            )
+            raise error_class(method, code, message, error.get("data"))
+        if not isinstance(body, dict) or "result" not in body:
+            raise _EndpointFailure("response has neither result nor error")
+        return body["result"]
+
+    # Typed calls, one per JSON-RPC method used by the engines.
+
+    async def genesis_hash(self) -> str:
+        """Return the cluster's genesis hash."""
+        return str(await self.call("getGenesisHash"))
+
+    async def latest_blockhash(self) -> LatestBlockhash:
+        """Return the latest blockhash at the client's commitment."""
+        result = await self.call(
+            "getLatestBlockhash", [{"commitment": self.commitment}]
+        )
+        value = result["value"]
+        return LatestBlockhash(
+            Hash.from_string(value["blockhash"]), int(value["lastValidBlockHeight"])
+        )
+
+    async def block_height(self) -> int:
+        """Return the current block height at the client's commitment."""
+        return int(await self.call("getBlockHeight", [{"commitment": self.commitment}]))
+
+    async def slot(self) -> int:
+        """Return the current slot at the client's commitment."""
+        return int(await self.call("getSlot", [{"commitment": self.commitment}]))
+
+    async def balance(self, address: Pubkey) -> int:
+        """Return the balance of ``address`` in lamports."""
+        result = await self.call(
+            "getBalance", [str(address), {"commitment": self.commitment}]
+        )
+        return int(result["value"])
+
+    async def minimum_balance_for_rent_exemption(self, size_bytes: int) -> int:
+        """Return the lamports that make an account of ``size_bytes`` rent exempt."""
+        return int(await self.call("getMinimumBalanceForRentExemption", [size_bytes]))
+
+    async def account_info(self, address: Pubkey) -> AccountInfo | None:
+        """Return the account at ``address``, or None when it does not exist."""
+        result = await self.call(
+            "getAccountInfo",
+            [str(address), {"encoding": "base64", "commitment": self.commitment}],
+        )
+        return _account(result["value"])
+
+    async def multiple_accounts(
+        self, addresses: Sequence[Pubkey]
+    ) -> list[AccountInfo | None]:
+        """Return the accounts at ``addresses``, None for each one missing."""
+        result = await self.call(
+            "getMultipleAccounts",
+            [
+                [str(address) for address in addresses],
+                {"encoding": "base64", "commitment": self.commitment},
+            ],
+        )
+        return [_account(value) for value in result["value"]]
+
+    async def program_accounts(
+        self,
+        program_id: Pubkey,
+        *,
+        filters: list[dict[str, Any]],
+        data_length_bytes: int | None = None,
+    ) -> list[tuple[Pubkey, AccountInfo]]:
+        """Return the accounts owned by ``program_id`` that match ``filters``.
+
+        Args:
+            program_id: The owner program.
+            filters: getProgramAccounts filters (``memcmp``, ``dataSize``).
+            data_length_bytes: Return only this many leading data bytes.
+        """
+        config: dict[str, Any] = {
+            "encoding": "base64",
+            "commitment": self.commitment,
+            "filters": filters,
+        }
+        if data_length_bytes is not None:
+            config["dataSlice"] = {"offset": 0, "length": data_length_bytes}
+        result = await self.call("getProgramAccounts", [str(program_id), config])
+        if isinstance(result, dict):
+            result = result["value"]
+        accounts = []
+        for entry in result:
+            account = _account(entry["account"])
+            if account is not None:
+                accounts.append((Pubkey.from_string(entry["pubkey"]), account))
+        return accounts
+
+    async def send_transaction(
+        self, wire: bytes, *, skip_preflight: bool = False
+    ) -> Signature:
+        """Send a signed transaction once and return its signature.
+
+        The call fails over only when the request surely did not reach a node.
+
+        Raises:
+            RpcUnavailableError: The request failed; its status is unknown when
+                the failure was a timeout or a 5xx answer.
+            PreflightFailedError: The preflight simulation failed.
+            RpcResponseError: The node rejected the transaction.
+        """
+        params = [
+            base64.b64encode(wire).decode(),
+            {
+                "encoding": "base64",
+                "skipPreflight": skip_preflight,
+                "preflightCommitment": self.commitment,
+            },
+        ]
+        result = await self._call("sendTransaction", params, failover_after_send=False)
+        return Signature.from_string(str(result))
+
+    async def signature_statuses(
+        self, signatures: Sequence[Signature]
+    ) -> list[SignatureStatus | None]:
+        """Return the status of each signature, None for those not found."""
+        statuses: list[SignatureStatus | None] = []
+        for start in range(0, len(signatures), _MAX_STATUSES_PER_CALL):
+            batch = signatures[start : start + _MAX_STATUSES_PER_CALL]
+            result = await self.call(
+                "getSignatureStatuses",
+                [[str(s) for s in batch], {"searchTransactionHistory": False}],
+            )
+            for value in result["value"]:
+                statuses.append(
+                    None
+                    if value is None
+                    else SignatureStatus(
+                        int(value["slot"]),
+                        value.get("err"),
+                        value.get("confirmationStatus"),
+                    )
+                )
+        return statuses
+
+    async def signatures_for_address(
+        self, address: Pubkey, *, limit: int, before: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Return up to ``limit`` (at most 1,000) signatures, newest first."""
+        config: dict[str, Any] = {"limit": limit, "commitment": self.commitment}
+        if before is not None:
+            config["before"] = before
+        result = await self.call("getSignaturesForAddress", [str(address), config])
+        return list(result)
+
+
+def _account(value: dict[str, Any] | None) -> AccountInfo | None:
+    if value is None:
+        return None
+    data = value["data"]
+    raw = base64.b64decode(data[0] if isinstance(data, list) else data)
+    return AccountInfo(
+        lamports=int(value["lamports"]),
+        owner=Pubkey.from_string(value["owner"]),
+        data=raw,
+        executable=bool(value.get("executable", False)),
+    )
+
+
+def _retry_after_seconds(response: httpx.Response) -> float | None:
+    """Parse ``Retry-After``: seconds, or an HTTP date (RFC 9110, 10.2.3)."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))

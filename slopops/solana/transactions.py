@@ -1,0 +1,301 @@
+"""Send many transactions with a bounded number in flight, and confirm them.
+
+A transaction is re-sent only after ``getSignatureStatuses`` reported it
+unknown: the same signed bytes while its blockhash is still valid, or a fresh
+signature on a new blockhash once the block height has passed its
+``last_valid_block_height`` (from then on the old one can never land).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from solders.compute_budget import set_compute_unit_price
+from solders.hash import Hash
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.signature import Signature
+from solders.transaction import Transaction
+
+from slopops.errors import SlopopsError, TransientError
+from slopops.solana.errors import RpcResponseError
+from slopops.solana.rpc import LatestBlockhash, RpcClient
+
+logger = logging.getLogger(__name__)
+
+# Largest serialized transaction a node accepts (IPv6 MTU minus headers).
+PACKET_DATA_SIZE = 1232
+_COMMITMENT_RANK = {"processed": 0, "confirmed": 1, "finalized": 2}
+
+
+class TransactionFailedError(SlopopsError):
+    """A transaction landed with an error.
+
+    Attributes:
+        label: What the transaction did, such as ``write 12``.
+        signature: The transaction signature.
+        err: The transaction error object from the node.
+    """
+
+    def __init__(self, label: str, signature: str, err: Any) -> None:
+        self.label = label
+        self.signature = signature
+        self.err = err
+        super().__init__(
+            f"transaction {label!r} ({signature}) failed on chain with {err!r}; "
+            "read its logs with getTransaction"
+        )
+
+
+class ConfirmationTimeoutError(TransientError):
+    """Transactions were not confirmed within the allowed time.
+
+    Attributes:
+        labels: The transactions still unconfirmed.
+    """
+
+    def __init__(self, labels: list[str], timeout_seconds: float) -> None:
+        self.labels = labels
+        super().__init__(
+            f"{len(labels)} transactions, first {labels[:3]!r}, were not confirmed "
+            f"within {timeout_seconds} s; retry, the finished ones are kept"
+        )
+
+
+@dataclass
+class PendingTransaction:
+    """A transaction to send: its instructions, signers and send history."""
+
+    label: str
+    instructions: list[Instruction]
+    signers: list[Keypair]
+    wire: bytes = b""
+    signature: Signature | None = None
+    last_valid_block_height: int = 0
+    sent_at: float = 0.0
+    sends: int = 0
+    signings: int = 0
+    slot: int | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendStats:
+    """What a batch cost: signed transactions, HTTP sends and elapsed time."""
+
+    transactions: int
+    signings: int
+    sends: int
+    elapsed_seconds: float
+
+
+def build_transaction(
+    instructions: Sequence[Instruction],
+    signers: Sequence[Keypair],
+    blockhash: Hash,
+) -> Transaction:
+    """Sign a legacy transaction; the first signer pays the fee."""
+    message = Message.new_with_blockhash(
+        list(instructions), signers[0].pubkey(), blockhash
+    )
+    return Transaction(list(_unique(signers)), message, blockhash)
+
+
+def with_compute_unit_price(
+    instructions: Sequence[Instruction], micro_lamports: int
+) -> list[Instruction]:
+    """Prepend a compute-unit price instruction when the price is not zero."""
+    if micro_lamports <= 0:
+        return list(instructions)
+    return [set_compute_unit_price(micro_lamports), *instructions]
+
+
+class TransactionSender:
+    """Sign, send and confirm transactions with at most ``max_in_flight`` pending.
+
+    Args:
+        rpc: The RPC client.
+        max_in_flight: Transactions sent but not yet confirmed, at most.
+        poll_interval_seconds: Pause between status polls when nothing changed.
+        resend_interval_seconds: Age after which an unconfirmed transaction's
+            bytes are sent again (while its blockhash is valid).
+        timeout_seconds: Give up on a batch after this long.
+        skip_preflight: Skip the node's simulation before it forwards.
+    """
+
+    def __init__(
+        self,
+        rpc: RpcClient,
+        *,
+        max_in_flight: int = 32,
+        poll_interval_seconds: float = 0.02,
+        resend_interval_seconds: float = 2.0,
+        timeout_seconds: float = 300.0,
+        skip_preflight: bool = False,
+    ) -> None:
+        self.rpc = rpc
+        self.max_in_flight = max_in_flight
+        self.poll_interval_seconds = poll_interval_seconds
+        self.resend_interval_seconds = resend_interval_seconds
+        self.timeout_seconds = timeout_seconds
+        self.skip_preflight = skip_preflight
+        self._blockhash: LatestBlockhash | None = None
+
+    async def send_one(
+        self, pending: PendingTransaction, *, skip_preflight: bool | None = None
+    ) -> PendingTransaction:
+        """Send one transaction and wait for its confirmation."""
+        await self.send_all([pending], skip_preflight=skip_preflight)
+        return pending
+
+    async def send_all(
+        self,
+        transactions: Sequence[PendingTransaction],
+        on_confirmed: Callable[[PendingTransaction], None] | None = None,
+        *,
+        skip_preflight: bool | None = None,
+    ) -> SendStats:
+        """Send ``transactions`` and return when every one is confirmed.
+
+        Args:
+            transactions: The transactions, sent in this order.
+            on_confirmed: Called once per transaction when it is confirmed.
+            skip_preflight: Overrides the sender's ``skip_preflight``.
+
+        Raises:
+            TransactionFailedError: A transaction landed with an error; the
+                others already sent may still land.
+            ConfirmationTimeoutError: ``timeout_seconds`` passed first.
+        """
+        started = time.monotonic()
+        skip = self.skip_preflight if skip_preflight is None else skip_preflight
+        queue = list(reversed(transactions))
+        in_flight: list[PendingTransaction] = []
+        while queue or in_flight:
+            if time.monotonic() - started > self.timeout_seconds:
+                labels = [p.label for p in in_flight + queue]
+                raise ConfirmationTimeoutError(labels, self.timeout_seconds)
+            fresh = []
+            while queue and len(in_flight) + len(fresh) < self.max_in_flight:
+                fresh.append(queue.pop())
+            if fresh:
+                await self._sign_all(fresh)
+                await asyncio.gather(*(self._send(p, skip) for p in fresh))
+                in_flight.extend(fresh)
+            confirmed = await self._poll(in_flight, skip)
+            for pending in confirmed:
+                in_flight.remove(pending)
+                if on_confirmed is not None:
+                    on_confirmed(pending)
+            if not confirmed and not (queue and len(in_flight) < self.max_in_flight):
+                await asyncio.sleep(self.poll_interval_seconds)
+        return SendStats(
+            transactions=len(transactions),
+            signings=sum(p.signings for p in transactions),
+            sends=sum(p.sends for p in transactions),
+            elapsed_seconds=time.monotonic() - started,
+        )
+
+    async def _sign_all(self, batch: list[PendingTransaction]) -> None:
+        blockhash = await self._current_blockhash()
+        for pending in batch:
+            _sign(pending, blockhash)
+
+    async def _current_blockhash(self, refresh: bool = False) -> LatestBlockhash:
+        if self._blockhash is None or refresh:
+            self._blockhash = await self.rpc.latest_blockhash()
+        return self._blockhash
+
+    async def _send(self, pending: PendingTransaction, skip_preflight: bool) -> None:
+        pending.sends += 1
+        pending.sent_at = time.monotonic()
+        try:
+            await self.rpc.send_transaction(pending.wire, skip_preflight=skip_preflight)
+        except TransientError as exc:
+            # The status is unknown: the next poll decides whether to send again.
+            logger.debug(
+                "send of %s (%s) failed: %s", pending.label, pending.signature, exc
+            )
+        except RpcResponseError as exc:
+            if "already been processed" in exc.rpc_message.lower():
+                return
+            if "blockhash not found" in exc.rpc_message.lower():
+                # Unknown to this node yet or expired: the poll loop re-signs
+                # once the block height shows it expired.
+                logger.debug("blockhash of %s not found; will refresh", pending.label)
+                return
+            raise
+
+    async def _poll(
+        self, in_flight: list[PendingTransaction], skip_preflight: bool
+    ) -> list[PendingTransaction]:
+        if not in_flight:
+            return []
+        signatures = [p.signature for p in in_flight if p.signature is not None]
+        statuses = await self.rpc.signature_statuses(signatures)
+        confirmed = []
+        unknown = []
+        for pending, status in zip(in_flight, statuses, strict=True):
+            if status is None:
+                unknown.append(pending)
+                continue
+            if status.err is not None:
+                raise TransactionFailedError(
+                    pending.label, str(pending.signature), status.err
+                )
+            if _reached(status.confirmation_status, self.rpc.commitment):
+                pending.slot = status.slot
+                confirmed.append(pending)
+        if unknown:
+            await self._resend_unknown(unknown, skip_preflight)
+        return confirmed
+
+    async def _resend_unknown(
+        self, unknown: list[PendingTransaction], skip_preflight: bool
+    ) -> None:
+        now = time.monotonic()
+        stale = [p for p in unknown if now - p.sent_at >= self.resend_interval_seconds]
+        if not stale:
+            return
+        height = await self.rpc.block_height()
+        expired = [p for p in stale if height > p.last_valid_block_height]
+        if expired:
+            blockhash = await self._current_blockhash(refresh=True)
+            for pending in expired:
+                logger.debug("blockhash of %s expired; signing again", pending.label)
+                _sign(pending, blockhash)
+        for pending in stale:
+            logger.debug("re-sending %s (%s)", pending.label, pending.signature)
+        await asyncio.gather(*(self._send(p, skip_preflight) for p in stale))
+
+
+def _sign(pending: PendingTransaction, blockhash: LatestBlockhash) -> None:
+    transaction = build_transaction(
+        pending.instructions, pending.signers, blockhash.blockhash
+    )
+    pending.wire = bytes(transaction)
+    pending.signature = transaction.signatures[0]
+    pending.last_valid_block_height = blockhash.last_valid_block_height
+    pending.signings += 1
+
+
+def _reached(status: str | None, commitment: str) -> bool:
+    if status is None:
+        return False
+    return _COMMITMENT_RANK.get(status, -1) >= _COMMITMENT_RANK.get(commitment, 1)
+
+
+def _unique(signers: Sequence[Keypair]) -> list[Keypair]:
+    seen = set()
+    unique = []
+    for signer in signers:
+        if signer.pubkey() not in seen:
+            seen.add(signer.pubkey())
+            unique.append(signer)
+    return unique
