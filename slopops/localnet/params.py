@@ -28,13 +28,14 @@ def positional(params: list[Any], index: int, name: str) -> Any:
 
 
 def config(params: list[Any], index: int) -> dict[str, Any]:
-    """Return the optional configuration object at ``index``, or ``{}``."""
+    """Return the configuration object at ``index`` without null options."""
     if index >= len(params) or params[index] is None:
         return {}
     value = params[index]
     if not isinstance(value, dict):
         raise invalid(f"expected a configuration object at position {index}")
-    return value
+    # Clients send unset options as null; they mean the default.
+    return {key: option for key, option in value.items() if option is not None}
 
 
 def integer(value: Any, name: str, *, minimum: int = 0) -> int:

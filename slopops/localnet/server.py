@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
@@ -45,7 +47,20 @@ class RpcServer:
             routes=[
                 Route("/", self._handle_http, methods=["POST"]),
                 Route("/health", self._health, methods=["GET"]),
-            ]
+            ],
+            lifespan=self._lifespan,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        # uvicorn re-raises SIGTERM after its shutdown, so code after
+        # Server.run() never runs; the stop is logged here instead.
+        yield
+        logger.info(
+            "localnet (seed %r) stopped at slot %d after %d transactions",
+            self.bank.seed,
+            self.bank.slot,
+            self.bank.transaction_count,
         )
 
     async def _health(self, _request: Request) -> Response:
@@ -122,7 +137,7 @@ def serve(seed: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> N
         port=port,
         log_level="warning",
         access_log=False,
-        lifespan="off",
+        lifespan="on",
     )
     logger.info(
         "localnet (seed %r, genesis hash %s) starting at http://%s:%d",
@@ -132,9 +147,3 @@ def serve(seed: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> N
         port,
     )
     uvicorn.Server(config).run()
-    logger.info(
-        "localnet (seed %r) stopped at slot %d after %d transactions",
-        seed,
-        bank.slot,
-        bank.transaction_count,
-    )
