@@ -76,15 +76,18 @@ def chunk_bytes(session: Session) -> int:
     With one signer and no compute-unit price this is 1,012 bytes; a second
     signer or a price instruction makes it smaller.
     """
+    # Measure with a 128-byte payload: from 128 bytes on, the instruction's
+    # compact-u16 data length takes two bytes, as it does for every full chunk.
+    probe = bytes(128)
     placeholder = Keypair()
     instructions = with_compute_unit_price(
-        [loader.write(placeholder.pubkey(), session.authority.pubkey(), 0, b"")],
+        [loader.write(placeholder.pubkey(), session.authority.pubkey(), 0, probe)],
         session.target.program.compute_unit_price_micro_lamports,
     )
     transaction = build_transaction(
         instructions, [session.payer, session.authority], Hash.default()
     )
-    return PACKET_DATA_SIZE - len(bytes(transaction))
+    return PACKET_DATA_SIZE - (len(bytes(transaction)) - len(probe))
 
 
 def load_or_create_keypair(path: Path) -> tuple[Keypair, bool]:

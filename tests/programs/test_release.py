@@ -2,18 +2,177 @@
 
 from __future__ import annotations
 
-from slopops.localnet.builtin_programs import memo_v3_elf
-from slopops.programs import ProgramTarget, release_program
+import pytest
+from solders.instruction import Instruction
+from solders.signature import Signature
+
+from slopops.localnet.builtin_programs import associated_token_elf, memo_v3_elf
+from slopops.programs import (
+    ProgramTarget,
+    failure_rate,
+    open_session,
+    program_inventory,
+    release_program,
+    rollback_program,
+)
 from slopops.programs.elf import sha256_hex
+from slopops.programs.errors import DeployRejectedError, NoRollbackTargetError
+from slopops.programs.preflight import read_program
+from slopops.solana import RpcClient, build_transaction
 from tests.programs.conftest import Elfs
+
+MEMO_SHA256 = sha256_hex(memo_v3_elf())
+ATA_SHA256 = sha256_hex(associated_token_elf())
+
+
+async def send_memos(target: ProgramTarget, count: int) -> list[str]:
+    """Send ``count`` memo instructions to the program, skipping preflight."""
+    signatures = []
+    async with open_session(target) as session:
+        for index in range(count):
+            instruction = Instruction(session.program_id, f"memo {index}".encode(), [])
+            blockhash = await session.rpc.latest_blockhash()
+            transaction = build_transaction(
+                [instruction], [session.payer], blockhash.blockhash
+            )
+            signature = await session.rpc.send_transaction(
+                bytes(transaction), skip_preflight=True
+            )
+            signatures.append(str(signature))
+    return signatures
+
+
+async def memo_errors(target: ProgramTarget, signatures: list[str]) -> list[object]:
+    """Return the err field of each memo transaction."""
+    async with RpcClient([str(target.rpc.url)]) as rpc:
+        statuses = await rpc.signature_statuses(
+            [Signature.from_string(s) for s in signatures]
+        )
+    return [status.err if status else "missing" for status in statuses]
 
 
 async def test_first_deploy_verifies_hash(target: ProgramTarget, elfs: Elfs) -> None:
     outcome = await release_program(target, elfs.memo_v3)
 
     assert outcome.record.kind == "deploy"
-    assert outcome.record.sha256 == sha256_hex(memo_v3_elf())
+    assert outcome.record.sha256 == MEMO_SHA256
     assert outcome.record.previous_sha256 is None
     assert outcome.preflight.first_deploy
     assert "deploy" in outcome.record.signatures
     assert outcome.buffer.chunks_total == 3
+    assert outcome.rollback_buffer is None
+    assert await memo_errors(target, await send_memos(target, 2)) == [None, None]
+
+
+async def test_upgrade_extends_programdata(target: ProgramTarget, elfs: Elfs) -> None:
+    await release_program(target, elfs.memo_v3)
+
+    outcome = await release_program(target, elfs.associated_token)
+
+    assert outcome.record.kind == "upgrade"
+    assert outcome.preflight.extend_bytes == 105_032 - 2_304
+    assert set(outcome.record.signatures) >= {"extend", "upgrade"}
+    assert outcome.record.sha256 == ATA_SHA256
+    assert outcome.record.previous_sha256 == MEMO_SHA256
+    assert outcome.rollback_buffer is not None
+    assert outcome.rollback_buffer.sha256 == MEMO_SHA256
+    assert outcome.record.lamports_spent > 0
+    inventory = await program_inventory(target)
+    assert inventory.sha256 == ATA_SHA256
+    assert inventory.programdata_bytes == 45 + 105_032
+    assert [b.role for b in inventory.buffers] == ["rollback"]
+
+
+async def test_failing_release_probe_reports_all(
+    target: ProgramTarget, elfs: Elfs
+) -> None:
+    await release_program(target, elfs.memo_v3)
+    await release_program(target, elfs.associated_token)
+
+    errors = await memo_errors(target, await send_memos(target, 5))
+    async with RpcClient([str(target.rpc.url)]) as rpc:
+        async with open_session(target) as session:
+            rate = await failure_rate(rpc, session.program_id, limit=5)
+
+    assert all(error is not None for error in errors)
+    assert rate.samples == 5
+    assert rate.failed == 5
+    assert rate.rate == 1.0
+    assert rate.error_kinds == {"InstructionError:InvalidInstructionData": 5}
+
+
+async def test_rollback_is_one_transaction(target: ProgramTarget, elfs: Elfs) -> None:
+    await release_program(target, elfs.memo_v3)
+    await release_program(target, elfs.associated_token)
+
+    outcome = await rollback_program(target)
+
+    assert outcome.record.kind == "rollback"
+    assert list(outcome.record.signatures) == ["upgrade"]
+    assert outcome.record.write_transactions == 0
+    assert not outcome.restaged
+    assert outcome.record.sha256 == MEMO_SHA256
+    assert outcome.record.previous_sha256 == ATA_SHA256
+    assert outcome.next_rollback_buffer is None
+    assert await memo_errors(target, await send_memos(target, 1)) == [None]
+    with pytest.raises(NoRollbackTargetError, match="nothing to roll back to"):
+        await rollback_program(target)
+
+
+async def test_rollback_without_history_fails(
+    target: ProgramTarget, elfs: Elfs
+) -> None:
+    await release_program(target, elfs.memo_v3)
+
+    with pytest.raises(NoRollbackTargetError):
+        await rollback_program(target)
+
+
+async def test_rollback_stages_next_buffer(target: ProgramTarget, elfs: Elfs) -> None:
+    await release_program(target, elfs.memo_v3)
+    await release_program(target, elfs.associated_token)
+    await release_program(target, elfs.memo_v3)
+
+    first = await rollback_program(target)
+    second = await rollback_program(target)
+
+    assert first.record.sha256 == ATA_SHA256
+    assert first.next_rollback_buffer is not None
+    assert first.next_rollback_buffer.sha256 == MEMO_SHA256
+    assert second.record.sha256 == MEMO_SHA256
+    assert list(second.record.signatures) == ["upgrade"]
+
+
+async def test_rejected_first_deploy_closes_buffer(
+    target: ProgramTarget, elfs: Elfs
+) -> None:
+    with pytest.raises(DeployRejectedError, match="loader rejected") as caught:
+        await release_program(target, elfs.memo_v1)
+
+    assert caught.value.recovered_lamports > 0
+    assert any("sol_alloc_free_" in line for line in caught.value.logs)
+    inventory = await program_inventory(target)
+    assert not inventory.deployed
+    assert inventory.buffers == []
+
+
+async def test_rejected_upgrade_keeps_programdata(
+    target: ProgramTarget, elfs: Elfs
+) -> None:
+    await release_program(target, elfs.memo_v3)
+    async with open_session(target) as session:
+        before = await read_program(session.rpc, "demo", session.program_id)
+
+    with pytest.raises(DeployRejectedError) as caught:
+        await release_program(target, elfs.memo_v1)
+
+    async with open_session(target) as session:
+        after = await read_program(session.rpc, "demo", session.program_id)
+    assert before is not None and after is not None
+    # The extend before the upgrade landed, so only the ELF bytes stay as they were.
+    assert after.sha256 == MEMO_SHA256
+    assert after.elf == before.elf
+    assert "sol_alloc_free_" in " ".join(caught.value.logs)
+    assert caught.value.recovered_lamports > 0
+    records = target.store().records("demo")
+    assert [record.kind for record in records] == ["deploy"]
