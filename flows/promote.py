@@ -77,12 +77,16 @@ def deploy_lock_name(environment: str) -> str:
 
 
 @flow(name="promote", persist_result=True)
-def promote(environment: str, bundle: str) -> State:
+def promote(
+    environment: str, bundle: str, approval_timeout_seconds: int | None = None
+) -> State:
     """Promote a release bundle to ``environment``.
 
     Args:
         environment: local, devnet or mainnet (mainnet-beta).
         bundle: A bundle id in the store or a bundle directory.
+        approval_timeout_seconds: How long to wait for approval; defaults to
+            the profile's promotion.approval_timeout_seconds.
     """
     logger = get_run_logger()
     settings = settings_for(environment)
@@ -95,7 +99,10 @@ def promote(environment: str, bundle: str) -> State:
     _run_preflight(settings, release_bundle)
     _check_gate(settings, bundle_id)
     if settings.promotion.requires_approval:
-        decision = _request_approval(settings, record, release_bundle)
+        timeout = (
+            approval_timeout_seconds or settings.promotion.approval_timeout_seconds
+        )
+        decision = _request_approval(settings, record, release_bundle, timeout)
         if decision.decision == "reject":
             return _rejected(settings, bundle_id, decision)
     with concurrency(deploy_lock_name(settings.environment), occupy=1, strict=True):
@@ -111,8 +118,8 @@ def _run_preflight(settings: Settings, bundle: Bundle) -> None:
         check_genesis.submit(settings),
         check_authority.submit(settings),
         check_balance.submit(settings, bundle),
-        check_nodes.submit(settings),
-        check_fly_token.submit(settings),
+        check_nodes.submit(settings, bundle),
+        check_fly_token.submit(settings, bundle),
     ]
     # result() re-raises the first failed check's error, after all have run.
     for future in futures:
@@ -146,20 +153,20 @@ def _check_gate(settings: Settings, bundle_id: str) -> None:
 
 
 def _request_approval(
-    settings: Settings, record: ReleaseRecord, bundle: Bundle
+    settings: Settings, record: ReleaseRecord, bundle: Bundle, timeout_seconds: int
 ) -> ApprovalInput:
     form = approval_form(bundle.bundle_id).with_initial_data(
         description=describe_changes(settings.environment, record, bundle.manifest)
     )
     get_run_logger().info(
         "waiting up to %d s for approval of bundle %s",
-        settings.promotion.approval_timeout_seconds,
+        timeout_seconds,
         bundle.bundle_id,
     )
     # A fixed key makes the rerun after resume find this suspend already answered.
     decision = suspend_flow_run(
         wait_for_input=form,
-        timeout=settings.promotion.approval_timeout_seconds,
+        timeout=timeout_seconds,
         key=f"approve-{bundle.bundle_id[:16]}",
     )
     get_run_logger().info(

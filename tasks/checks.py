@@ -157,15 +157,19 @@ async def check_balance(settings: Settings, bundle: Bundle) -> int:
 
 
 @task(name="check-node-reachability", **_RETRY)
-async def check_nodes(settings: Settings, timeout_seconds: float = 5.0) -> list[str]:
-    """Check that every node's SSH port accepts a TCP connection.
+async def check_nodes(
+    settings: Settings, bundle: Bundle, timeout_seconds: float = 5.0
+) -> list[str]:
+    """Check that the SSH port of every node the bundle changes accepts a connection.
 
     Returns:
         The names of the nodes checked.
     """
-    nodes = list(settings.fleet.nodes)
-    if settings.mcp.mode == "local" and settings.mcp.local_node is not None:
-        nodes.append(settings.mcp.local_node)
+    manifest = bundle.manifest
+    nodes = list(settings.fleet.nodes) if manifest.node_release is not None else []
+    local_mcp = settings.mcp.mode == "local" and settings.mcp.local_node is not None
+    if manifest.mcp_image is not None and local_mcp:
+        nodes.append(settings.mcp.local_node)  # type: ignore[arg-type]
     results = await asyncio.gather(
         *(_reachable(node.host, node.port, timeout_seconds) for node in nodes)
     )
@@ -197,10 +201,10 @@ async def _reachable(host: str, port: int, timeout_seconds: float) -> str | None
 
 
 @task(name="check-fly-token", **_RETRY)
-async def check_fly_token(settings: Settings) -> str:
+async def check_fly_token(settings: Settings, bundle: Bundle) -> str:
     """Check that the Fly API token is present and accepted for the app."""
     mcp = settings.mcp
-    if mcp.mode != "fly":
+    if mcp.mode != "fly" or bundle.manifest.mcp_image is None:
         return "not used"
     token = _fly_token(settings)
     if token is None:

@@ -1,0 +1,188 @@
+"""End-to-end set-up: three local chains, simulation profiles and Prefect.
+
+One session shares a Prefect server and process worker, the chains standing
+in for local, devnet and mainnet-beta, and a workspace holding the keys and
+the bundle store. Tests that need a clean slate reset the release records.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from solders.keypair import Keypair
+
+from config import ENVIRONMENTS
+from slopops.localnet.builtin_programs import (
+    associated_token_elf,
+    memo_v3_elf,
+    write_program_so,
+)
+from slopops.solana.keypair import save_keypair
+from tests.fixtures.prefect import WORKSPACE, PrefectStack, start_prefect_stack
+
+SIMULATION_DIR = WORKSPACE / "config" / "simulation"
+KEY_NAMES = ("payer", "authority", "slop_registry-program")
+FUND_LAMPORTS = 500 * 1_000_000_000
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+
+
+@dataclass
+class Simulation:
+    """The e2e world: Prefect, chains by environment, and the workspace."""
+
+    prefect: PrefectStack
+    workspace: Path
+    chains: dict[str, Any]
+
+    @property
+    def api_url(self) -> str:
+        return self.prefect.api_url
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Call the Prefect REST API."""
+        return httpx.request(method, f"{self.api_url}{path}", timeout=30, **kwargs)
+
+    def run(self, deployment: str, **parameters: Any) -> str:
+        """Create a run of ``flow/deployment`` and return its id."""
+        flow_name, name = deployment.split("/")
+        found = self.api("GET", f"/deployments/name/{flow_name}/{name}")
+        found.raise_for_status()
+        response = self.api(
+            "POST",
+            f"/deployments/{found.json()['id']}/create_flow_run",
+            json={"parameters": parameters},
+        )
+        response.raise_for_status()
+        return response.json()["id"]
+
+    def flow_run(self, flow_run_id: str) -> dict[str, Any]:
+        response = self.api("GET", f"/flow_runs/{flow_run_id}")
+        response.raise_for_status()
+        return response.json()
+
+    def wait(
+        self,
+        flow_run_id: str,
+        states: set[str],
+        timeout_seconds: float = 120,
+    ) -> dict[str, Any]:
+        """Wait until the run reaches one of ``states`` (state types) and return it."""
+        deadline = time.monotonic() + timeout_seconds
+        run = self.flow_run(flow_run_id)
+        while time.monotonic() < deadline:
+            run = self.flow_run(flow_run_id)
+            if run["state_type"] in states:
+                return run
+            if run["state_type"] in TERMINAL:
+                break
+            time.sleep(0.5)
+        raise AssertionError(
+            f"flow run {flow_run_id} is {run['state_type']} ({run['state_name']}: "
+            f"{run['state']['message']!r}), expected one of {sorted(states)}; "
+            f"logs:\n{self.logs(flow_run_id)}"
+        )
+
+    def resume(self, flow_run_id: str, run_input: dict[str, Any]) -> dict[str, Any]:
+        """POST a resume with input and return the orchestration result."""
+        response = self.api(
+            "POST", f"/flow_runs/{flow_run_id}/resume", json={"run_input": run_input}
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def logs(self, flow_run_id: str) -> str:
+        response = self.api(
+            "POST",
+            "/logs/filter",
+            json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200},
+        )
+        return "\n".join(entry["message"] for entry in response.json())
+
+    def variable(self, name: str) -> Any:
+        response = self.api("GET", f"/variables/name/{name}")
+        return response.json()["value"] if response.status_code == 200 else None
+
+    def reset_records(self) -> None:
+        """Give every environment an empty release record."""
+        for environment in ENVIRONMENTS:
+            name = f"release-record-{environment}"
+            self.api(
+                "PATCH",
+                f"/variables/name/{name}",
+                json={"value": {"environment": environment}},
+            ).raise_for_status()
+
+    def bundle_dir(self, name: str, elf: bytes, image: str | None = None) -> Path:
+        """Write a bundle source directory holding ``elf`` as the program."""
+        directory = self.workspace / "sources" / name
+        write_program_so(elf, directory / "programs" / "slop_registry.so")
+        if image is not None:
+            (directory / "mcp-image.txt").write_text(image + "\n")
+        return directory
+
+
+def write_profiles(config_dir: Path, workspace: Path, urls: dict[str, str]) -> None:
+    """Copy the simulation profiles, pointed at the test chains and workspace."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    for environment in ENVIRONMENTS:
+        text = (SIMULATION_DIR / f"{environment}.toml").read_text()
+        text = re.sub(
+            r'(?m)^url = "http://127\.0\.0\.1:\d+"$',
+            f'url = "{urls[environment]}"',
+            text,
+        )
+        text = text.replace('workspace_dir = "."', f'workspace_dir = "{workspace}"')
+        (config_dir / f"{environment}.toml").write_text(text)
+
+
+def create_keys(workspace: Path, chains: dict[str, Any]) -> None:
+    """Create the simulation keys and fund payer and authority on every chain."""
+    keys = {name: Keypair() for name in KEY_NAMES}
+    for name, keypair in keys.items():
+        save_keypair(workspace / ".state/simulation/keys" / f"{name}.json", keypair)
+    for chain in chains.values():
+        chain.airdrop(keys["payer"].pubkey(), FUND_LAMPORTS)
+        chain.airdrop(keys["authority"].pubkey(), FUND_LAMPORTS)
+
+
+@pytest.fixture(scope="session")
+def simulation(
+    tmp_path_factory: pytest.TempPathFactory,
+    session_localnet_factory: Callable[..., Any],
+) -> Iterator[Simulation]:
+    """Start chains, write profiles and keys, and start Prefect with a worker."""
+    workspace = tmp_path_factory.mktemp("workspace")
+    chains = {env: session_localnet_factory(env) for env in ENVIRONMENTS}
+    write_profiles(
+        workspace / "config",
+        workspace,
+        {e: c.url.rstrip("/") for e, c in chains.items()},
+    )
+    create_keys(workspace, chains)
+    stack = start_prefect_stack(
+        tmp_path_factory.mktemp("prefect"), workspace / "config"
+    )
+    try:
+        yield Simulation(stack, workspace, chains)
+    finally:
+        stack.stop_worker()
+        stack.server.stop()
+
+
+@pytest.fixture(scope="session")
+def good_elf() -> bytes:
+    """Return the SPL Memo v3 ELF: deploys and runs."""
+    return memo_v3_elf()
+
+
+@pytest.fixture(scope="session")
+def bad_elf() -> bytes:
+    """Return the associated-token ELF: deploys, but memo transactions fail."""
+    return associated_token_elf()

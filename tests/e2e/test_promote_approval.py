@@ -1,0 +1,103 @@
+"""Promotion to the simulated mainnet through a real server and worker."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.e2e.conftest import Simulation
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def mainnet_ready_bundle(simulation: Simulation, name: str, elf: bytes) -> str:
+    """Store a bundle and record it as verified on devnet, so mainnet accepts it."""
+    from slopops.bundles import Release, ReleaseRecord, record_promotion, store_bundle
+
+    source = simulation.bundle_dir(name, elf)
+    bundle = store_bundle(source, simulation.workspace / ".state/bundles")
+    release = Release.from_manifest(bundle.manifest)
+    soaked_since = datetime.now(UTC) - timedelta(hours=1)
+    release = release.model_copy(update={"verified": True, "deployed_at": soaked_since})
+    record = record_promotion(ReleaseRecord(environment="devnet"), release)
+    simulation.api(
+        "PATCH",
+        "/variables/name/release-record-devnet",
+        json={"value": record.model_dump(mode="json")},
+    ).raise_for_status()
+    return bundle.bundle_id
+
+
+def test_reject_leaves_mainnet_untouched(
+    simulation: Simulation, good_elf: bytes
+) -> None:
+    simulation.reset_records()
+    bundle_id = mainnet_ready_bundle(simulation, "reject", good_elf)
+    run_id = simulation.run("promote/mainnet", bundle=bundle_id)
+    simulation.wait(run_id, {"PAUSED"})
+    result = simulation.resume(
+        run_id,
+        {
+            "approver": "alice",
+            "decision": "reject",
+            "reason": "not today",
+            "bundle": bundle_id[:8],
+        },
+    )
+    assert result["status"] == "ACCEPT"
+    run = simulation.wait(run_id, {"CANCELLED"})
+    assert run["state_name"] == "Rejected"
+    assert "alice" in run["state"]["message"]
+    assert simulation.variable("release-record-mainnet-beta") == {
+        "environment": "mainnet-beta"
+    }
+
+
+def test_invalid_input_keeps_waiting(simulation: Simulation, good_elf: bytes) -> None:
+    simulation.reset_records()
+    bundle_id = mainnet_ready_bundle(simulation, "invalid", good_elf)
+    run_id = simulation.run("promote/mainnet", bundle=bundle_id)
+    simulation.wait(run_id, {"PAUSED"})
+    bad_inputs = [
+        {"approver": "bob", "decision": "approve", "bundle": "00000000"},
+        {"approver": "", "decision": "approve", "bundle": bundle_id[:8]},
+        {"approver": "bob", "decision": "yes", "bundle": bundle_id[:8]},
+        {"decision": "approve", "bundle": bundle_id[:8]},
+    ]
+    for run_input in bad_inputs:
+        result = simulation.resume(run_id, run_input)
+        assert result["status"] == "REJECT", run_input
+        assert simulation.flow_run(run_id)["state_type"] == "PAUSED"
+    result = simulation.resume(
+        run_id, {"approver": "bob", "decision": "reject", "bundle": bundle_id[:8]}
+    )
+    assert result["status"] == "ACCEPT"
+    simulation.wait(run_id, {"CANCELLED"})
+
+
+def test_approval_timeout_fails_untouched(
+    simulation: Simulation, good_elf: bytes
+) -> None:
+    simulation.reset_records()
+    bundle_id = mainnet_ready_bundle(simulation, "timeout", good_elf)
+    run_id = simulation.run(
+        "promote/mainnet", bundle=bundle_id, approval_timeout_seconds=3
+    )
+    simulation.wait(run_id, {"PAUSED"})
+    run = simulation.wait(run_id, {"FAILED"}, timeout_seconds=60)
+    assert "never resumed" in run["state"]["message"]
+    assert simulation.variable("release-record-mainnet-beta") == {
+        "environment": "mainnet-beta"
+    }
+
+
+def test_mainnet_requires_devnet_verified(
+    simulation: Simulation, good_elf: bytes
+) -> None:
+    simulation.reset_records()
+    source = simulation.bundle_dir("unverified", good_elf)
+    run_id = simulation.run("promote/mainnet", bundle=str(source))
+    run = simulation.wait(run_id, {"FAILED"})
+    assert "promote it to devnet first" in simulation.logs(run_id)
+    assert run["state_type"] == "FAILED"
