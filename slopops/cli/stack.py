@@ -1,0 +1,177 @@
+"""``slopops stack``: start, check and stop the local stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config import ProfileError, load_settings
+from slopops.errors import SlopopsError
+from slopops.stack.manager import ServiceStatus, Stack
+from slopops.stack.prefect_server import api_url
+from slopops.stack.services import (
+    DEFAULT_CHAINS,
+    StackConfig,
+    build_services,
+    load_config,
+    save_config,
+)
+
+app = typer.Typer(
+    help="Start, check and stop the local stack: Prefect, chains, arlocal, PostgreSQL.",
+    no_args_is_help=True,
+)
+console = Console()
+
+StateDirOption = Annotated[
+    Path,
+    typer.Option("--state-dir", help="Directory of PID files, records, logs and data."),
+]
+HostOption = Annotated[
+    str, typer.Option("--host", help="Loopback address every service binds.")
+]
+PrefectPortOption = Annotated[
+    int, typer.Option("--prefect-port", help="Port of the Prefect server.")
+]
+ChainOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--chain",
+        help="A local chain as SEED=PORT; repeat for more "
+        "(default: local=8899, devnet=8999, mainnet-beta=9099).",
+    ),
+]
+ArlocalPortOption = Annotated[
+    int, typer.Option("--arlocal-port", help="Port of arlocal (Arweave).")
+]
+PostgresPortOption = Annotated[
+    int, typer.Option("--postgres-port", help="Port of the embedded PostgreSQL.")
+]
+WithoutOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--without",
+        help="Leave out a part: chains, arlocal or postgres; repeat for more.",
+    ),
+]
+EnvOption = Annotated[
+    str,
+    typer.Option(
+        "--env",
+        help="Profile whose mem0 DSN, when set, replaces the embedded PostgreSQL.",
+    ),
+]
+ConfigDirOption = Annotated[
+    Path | None, typer.Option("--config-dir", help="Directory of the profiles.")
+]
+
+_PARTS = ("chains", "arlocal", "postgres")
+DEFAULT_STATE_DIR = Path(".state/stack")
+
+
+@app.command()
+def up(
+    state_dir: StateDirOption = DEFAULT_STATE_DIR,
+    host: HostOption = "127.0.0.1",
+    prefect_port: PrefectPortOption = 4200,
+    chain: ChainOption = None,
+    arlocal_port: ArlocalPortOption = 1984,
+    postgres_port: PostgresPortOption = 5433,
+    without: WithoutOption = None,
+    env: EnvOption = "local",
+    config_dir: ConfigDirOption = None,
+) -> None:
+    """Start every service that is not running and wait until all are ready."""
+    left_out = _parse_without(without)
+    if "postgres" not in left_out and _profile_names_dsn(env, config_dir):
+        console.print(f"mem0: the {env} profile names a DSN; PostgreSQL not started")
+        left_out.add("postgres")
+    config = StackConfig(
+        state_dir=state_dir,
+        host=host,
+        prefect_port=prefect_port,
+        chains=() if "chains" in left_out else _parse_chains(chain),
+        arlocal_port=None if "arlocal" in left_out else arlocal_port,
+        postgres_port=None if "postgres" in left_out else postgres_port,
+    )
+    stack = _make_stack(config)
+    save_config(config)
+    try:
+        statuses = stack.up()
+    except SlopopsError as exc:
+        console.print(f"[red]stack up failed:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    _print_table(statuses)
+    console.print(f"export PREFECT_API_URL={api_url(host, prefect_port)}")
+
+
+@app.command()
+def status(state_dir: StateDirOption = DEFAULT_STATE_DIR) -> None:
+    """Print each service's PID, URL and readiness; exit 1 unless all are ready."""
+    statuses = _make_stack(load_config(state_dir)).status()
+    _print_table(statuses)
+    if any(item.status != "ready" for item in statuses):
+        raise typer.Exit(1)
+
+
+@app.command()
+def down(state_dir: StateDirOption = DEFAULT_STATE_DIR) -> None:
+    """Stop every service recorded in the state directory, with its children."""
+    _print_table(_make_stack(load_config(state_dir)).down())
+
+
+def _make_stack(config: StackConfig) -> Stack:
+    return Stack(build_services(config), config.state_dir)
+
+
+def _parse_chains(values: list[str] | None) -> tuple[tuple[str, int], ...]:
+    if not values:
+        return DEFAULT_CHAINS
+    chains = []
+    for value in values:
+        seed, _, port = value.partition("=")
+        if not seed or not port.isdigit() or not 0 < int(port) < 65536:
+            raise typer.BadParameter(
+                f"{value!r} is not SEED=PORT; use for example devnet=8999",
+                param_hint="--chain",
+            )
+        chains.append((seed, int(port)))
+    return tuple(chains)
+
+
+def _parse_without(values: list[str] | None) -> set[str]:
+    left_out = set(values or ())
+    unknown = left_out - set(_PARTS)
+    if unknown:
+        raise typer.BadParameter(
+            f"{sorted(unknown)!r} are not parts of the stack; use {', '.join(_PARTS)}",
+            param_hint="--without",
+        )
+    return left_out
+
+
+def _profile_names_dsn(env: str, config_dir: Path | None) -> bool:
+    try:
+        mem0 = load_settings(env, config_dir).mem0
+    except ProfileError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from exc
+    return mem0.dsn is not None or mem0.dsn_file is not None
+
+
+def _print_table(statuses: list[ServiceStatus]) -> None:
+    table = Table("service", "pid", "status")
+    table.add_column("url", overflow="fold")
+    for item in statuses:
+        colour = "green" if item.status in {"ready", "started"} else "yellow"
+        table.add_row(
+            item.name,
+            str(item.pid or "-"),
+            f"[{colour}]{item.status}[/{colour}]",
+            item.url,
+        )
+    console.print(table)

@@ -1,0 +1,265 @@
+"""Start, check and stop a list of services that share one state directory.
+
+Each :class:`Service` says how to start it and how to probe it; the manager
+knows nothing about any one service. It keeps a record per running service,
+``<state_dir>/records/<name>.json`` with the PID and the process's start time, so a
+later ``down`` or ``status`` in another process finds it, and a PID reused by
+an unrelated process is never signalled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from slopops.stack.errors import StackError
+from slopops.stack.process import check_port_free, stop_pid
+
+logger = logging.getLogger(__name__)
+
+# Two records of the same process agree on its start time to within clock
+# ticks (psutil reads it from /proc in 1/100 s units).
+_START_TIME_TOLERANCE_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service of the stack.
+
+    Attributes:
+        name: Unique name, also the name of its state subdirectory.
+        host: Address it binds.
+        port: TCP port it listens on, checked free before the start; None
+            for a service that listens on none.
+        url: Where clients reach it.
+        start: Starts the service in the given state subdirectory, waits until
+            it is ready and returns the PID of its root process.
+        ready: Probe that returns True while the service answers.
+        after: Names of services that must be ready before this one starts.
+    """
+
+    name: str
+    host: str
+    port: int | None
+    url: str
+    start: Callable[[Path], int]
+    ready: Callable[[], bool]
+    after: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """The state of one service, as ``up``, ``status`` and ``down`` report it."""
+
+    name: str
+    pid: int | None
+    url: str
+    status: str
+
+
+class Stack:
+    """A set of services started in dependency order and stopped by PID."""
+
+    def __init__(self, services: Sequence[Service], state_dir: Path) -> None:
+        names = [service.name for service in services]
+        if len(set(names)) != len(names):
+            raise ValueError(f"service names {names!r} are not unique")
+        self.services = list(services)
+        self.state_dir = state_dir.resolve()
+
+    def up(self) -> list[ServiceStatus]:
+        """Start every service that is not running; leave running ones alone.
+
+        Ports of the services to start are checked first, so a taken port
+        fails before anything starts. When a start fails, the services this
+        call started are stopped again.
+
+        Raises:
+            PortInUseError: A port is taken; the message names the process.
+            ServiceStartError: A service exited or was not ready in time.
+        """
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        running = {s.name: pid for s in self.services if (pid := self._pid(s.name))}
+        to_start = [s for s in self.services if s.name not in running]
+        for service in to_start:
+            if service.port is not None:
+                check_port_free(service.host, service.port, service.name)
+        started: list[str] = []
+        try:
+            for wave in _waves(to_start, set(running)):
+                started_pids = self._start_wave(wave, started)
+                running.update(started_pids)
+        except BaseException:
+            logger.warning("stack start failed; stopping %s", started or "nothing")
+            for name in reversed(started):
+                self._stop(name)
+            raise
+        return [
+            ServiceStatus(
+                s.name,
+                running[s.name],
+                s.url,
+                "started" if s.name in started else "already running",
+            )
+            for s in self.services
+        ]
+
+    def status(self) -> list[ServiceStatus]:
+        """Return each service's state: ready, not ready or stopped."""
+        statuses = []
+        for service in self.services:
+            pid = self._pid(service.name)
+            if pid is None:
+                state = "stopped"
+            else:
+                state = "ready" if _probe(service.ready) else "not ready"
+            statuses.append(ServiceStatus(service.name, pid, service.url, state))
+        return statuses
+
+    def down(self) -> list[ServiceStatus]:
+        """Stop every service, dependents first, with all of its child processes.
+
+        Services that do not depend on each other stop at once. Records of
+        services not in this stack (left by an ``up`` with other options) are
+        stopped too, first.
+        """
+        known = {service.name for service in self.services}
+        unknown = [
+            (path.stem, "-")
+            for path in sorted((self.state_dir / "records").glob("*.json"))
+            if path.stem not in known
+        ]
+        by_name: dict[str, ServiceStatus] = {}
+        groups = [unknown]
+        for wave in reversed(_waves(self.services, set())):
+            groups.append([(service.name, service.url) for service in wave])
+        for group in groups:
+            if not group:
+                continue
+            with ThreadPoolExecutor(max_workers=len(group)) as pool:
+                for status in pool.map(lambda item: self._stop_status(*item), group):
+                    by_name[status.name] = status
+        ordered = [name for name, _ in unknown] + [s.name for s in self.services]
+        return [by_name[name] for name in ordered]
+
+    def _stop_status(self, name: str, url: str) -> ServiceStatus:
+        pid = self._pid(name)
+        if pid is not None:
+            self._stop(name)
+        return ServiceStatus(name, pid, url, "stopped" if pid else "not running")
+
+    def _start_wave(self, wave: list[Service], started: list[str]) -> dict[str, int]:
+        # Services of one wave do not depend on each other, so they start at
+        # once: the stack is ready about when its slowest service is.
+        pids: dict[str, int] = {}
+        with ThreadPoolExecutor(max_workers=len(wave)) as pool:
+            futures = {s.name: pool.submit(self._start, s) for s in wave}
+            errors = []
+            for name, future in futures.items():
+                # Collect every result first, so a service that did start is
+                # known and stopped when another one of its wave failed.
+                try:
+                    pids[name] = future.result()
+                    started.append(name)
+                except Exception as exc:
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
+        return pids
+
+    def _start(self, service: Service) -> int:
+        service_dir = self.state_dir / service.name
+        service_dir.mkdir(parents=True, exist_ok=True)
+        pid = service.start(service_dir)
+        self._write_record(service, pid)
+        logger.info("%s is up (pid %d) at %s", service.name, pid, service.url)
+        return pid
+
+    def _stop(self, name: str) -> None:
+        pid = self._pid(name)
+        if pid is not None:
+            logger.info("stopping %s (pid %d)", name, pid)
+            stop_pid(pid)
+        self._record_path(name).unlink(missing_ok=True)
+
+    def _record_path(self, name: str) -> Path:
+        return self.state_dir / "records" / f"{name}.json"
+
+    def _write_record(self, service: Service, pid: int) -> None:
+        record = {
+            "pid": pid,
+            "create_time": psutil.Process(pid).create_time(),
+            "port": service.port,
+            "url": service.url,
+        }
+        path = self._record_path(service.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record) + "\n")
+
+    def _pid(self, name: str) -> int | None:
+        """Return the PID of ``name`` if its recorded process still runs."""
+        record = _read_record(self._record_path(name))
+        if record is None:
+            return None
+        pid = record["pid"]
+        try:
+            process = psutil.Process(pid)
+            alive = process.status() != psutil.STATUS_ZOMBIE
+            same = (
+                abs(process.create_time() - record["create_time"])
+                < _START_TIME_TOLERANCE_SECONDS
+            )
+        except psutil.Error:
+            alive = same = False
+        if alive and same:
+            return pid
+        logger.info("%s: recorded pid %d is gone; removing its record", name, pid)
+        self._record_path(name).unlink(missing_ok=True)
+        return None
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads(path.read_text())
+        return {
+            "pid": int(record["pid"]),
+            "create_time": float(record["create_time"]),
+        }
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, KeyError) as exc:
+        logger.warning("ignoring unreadable service record %s: %s", path, exc)
+        return None
+
+
+def _waves(services: list[Service], ready: set[str]) -> list[list[Service]]:
+    """Group ``services`` so each group depends only on earlier ones."""
+    waves = []
+    pending = list(services)
+    done = set(ready)
+    while pending:
+        wave = [s for s in pending if set(s.after) <= done]
+        if not wave:
+            names = [s.name for s in pending]
+            raise StackError(
+                f"services {names!r} depend on services that are not in the stack "
+                "or depend on each other; fix their 'after' lists"
+            )
+        waves.append(wave)
+        done.update(s.name for s in wave)
+        pending = [s for s in pending if s not in wave]
+    return waves
+
+
+def _probe(ready: Callable[[], bool]) -> bool:
+    try:
+        return bool(ready())
+    except OSError:
+        return False
