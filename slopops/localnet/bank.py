@@ -30,7 +30,7 @@ from solders.account import Account
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
-from solders.message import Message
+from solders.message import Message, MessageV0
 from solders.pubkey import Pubkey
 from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.system_program import TransferParams, transfer
@@ -41,6 +41,7 @@ from solders.transaction_metadata import (
 )
 from solders.transaction_status import TransactionErrorFieldless, TransactionErrorType
 
+from slopops.localnet.fees import transaction_fee
 from slopops.localnet.ledger import Ledger, TransactionRecord
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,6 @@ logger = logging.getLogger(__name__)
 # A blockhash is valid for 150 blocks after the one it names, as agave's
 # MAX_PROCESSING_AGE; lastValidBlockHeight is the blockhash's height + 150.
 MAX_PROCESSING_AGE = 150
-LAMPORTS_PER_SIGNATURE = 5_000
 # 500 million SOL: more than any test or demo airdrops in total.
 FAUCET_LAMPORTS = 500_000_000 * 1_000_000_000
 
@@ -142,13 +142,9 @@ class Bank:
         """Return the Unix time in seconds of ``slot``, if it exists."""
         return self._block_times.get(slot)
 
-    def fee_for_message(self, message: Message | object) -> int:
-        """Return the fee in lamports of a message: 5,000 per signature.
-
-        NOTE: priority fees (compute unit price) and precompile signatures are
-        not counted; LiteSVM's own fee for such a transaction may be higher.
-        """
-        return LAMPORTS_PER_SIGNATURE * message.header.num_required_signatures
+    def fee_for_message(self, message: Message | MessageV0) -> int:
+        """Return the fee in lamports that ``message`` would pay."""
+        return transaction_fee(message)
 
     def simulate(
         self,

@@ -48,12 +48,13 @@ def start_localnet(
         url=url,
         log_path=state_dir / f"localnet-{seed}.log",
         pid_path=state_dir / f"localnet-{seed}.pid",
-        ready=lambda: _is_healthy(url),
+        ready=lambda: is_healthy(url),
         timeout_seconds=timeout_seconds,
     )
 
 
-def _is_healthy(url: str) -> bool:
+def is_healthy(url: str) -> bool:
+    """Return whether the chain at ``url`` answers getHealth with "ok"."""
     request = {"jsonrpc": "2.0", "id": 1, "method": "getHealth"}
     try:
         response = httpx.post(url, json=request, timeout=1.0)

@@ -10,6 +10,8 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.core import RPCException
 from solana.rpc.models import DataSliceOpts, MemcmpOpts
 from solders.account_decoder import UiDataSliceConfig
+from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
+from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import Message
 from solders.pubkey import Pubkey
@@ -24,7 +26,7 @@ from solders.transaction_status import TransactionErrorInstructionError
 
 from tests.localnet import loader_v3
 from tests.localnet.chain import MEMO_V3_PROGRAM_ID, memo, rpc, send, sign
-from tests.localnet.test_transactions import LAMPORTS_PER_SOL, transfer_all_and_more
+from tests.localnet.test_transactions import LAMPORTS_PER_SOL, transfer_from
 
 
 async def test_cluster_info_methods(localnet):
@@ -41,8 +43,8 @@ async def test_cluster_info_methods(localnet):
     assert version.solana_core == "2.1.0"
     assert height == slot
     assert epoch.absolute_slot == slot
-    assert epoch.epoch == 0
-    assert epoch.slots_in_epoch > 0
+    assert epoch.slot_index < epoch.slots_in_epoch
+    assert epoch.transaction_count >= slot
     assert latest.last_valid_block_height == height + 150
     assert fees == []
 
@@ -140,14 +142,34 @@ async def test_program_accounts_filters(localnet, funded_payer):
     assert stranger == []
 
 
-async def test_fee_for_message(localnet, funded_payer):
+@pytest.mark.parametrize(
+    "budget",
+    [
+        [],
+        [set_compute_unit_price(1_000_000)],
+        [set_compute_unit_price(3)],
+        [set_compute_unit_price(250_000), set_compute_unit_limit(40_000)],
+        [set_compute_unit_price(1_000_000), set_compute_unit_limit(2_000_000)],
+    ],
+)
+async def test_fee_for_message_matches_charged_fee(localnet, funded_payer, budget):
+    payer = funded_payer.pubkey()
+    instructions = [*budget, memo("fee"), *transfer_from(funded_payer, 10**7)]
     async with AsyncClient(localnet.url) as client:
         blockhash = (await client.get_latest_blockhash()).value.blockhash
-        message = Message.new_with_blockhash(
-            [memo("fee")], funded_payer.pubkey(), blockhash
-        )
-        fee = (await client.get_fee_for_message(message)).value
-    assert fee == 5_000
+        message = Message.new_with_blockhash(instructions, payer, blockhash)
+        quoted = (await client.get_fee_for_message(message)).value
+        signature = await send(client, [funded_payer], instructions)
+        charged = (await client.get_transaction(signature)).value
+    assert quoted == charged.transaction.meta.fee
+
+
+async def test_fee_for_message_with_expired_blockhash_is_null(localnet, funded_payer):
+    message = Message.new_with_blockhash(
+        [memo("fee")], funded_payer.pubkey(), Hash.new_unique()
+    )
+    async with AsyncClient(localnet.url) as client:
+        assert (await client.get_fee_for_message(message)).value is None
 
 
 async def test_simulate_transaction(localnet, funded_payer):
@@ -156,7 +178,7 @@ async def test_simulate_transaction(localnet, funded_payer):
         good = sign([funded_payer], [memo("simulated")], blockhash)
         bad = sign(
             [funded_payer],
-            transfer_all_and_more(funded_payer, 10**6 * LAMPORTS_PER_SOL),
+            transfer_from(funded_payer, 10**6 * LAMPORTS_PER_SOL),
             blockhash,
         )
         ok = (await client.simulate_transaction(good, sig_verify=True)).value
@@ -232,7 +254,7 @@ async def test_preflight_error_data_is_raw_simulation(localnet, funded_payer):
         blockhash = (await client.get_latest_blockhash()).value.blockhash
     transaction = sign(
         [funded_payer],
-        transfer_all_and_more(funded_payer, 10**6 * LAMPORTS_PER_SOL),
+        transfer_from(funded_payer, 10**6 * LAMPORTS_PER_SOL),
         blockhash,
     )
     encoded = base64.b64encode(bytes(transaction)).decode()
@@ -266,7 +288,7 @@ async def test_failed_status_is_err(localnet, funded_payer):
         signature = await send(
             client,
             [funded_payer],
-            transfer_all_and_more(funded_payer, 10**6 * LAMPORTS_PER_SOL),
+            transfer_from(funded_payer, 10**6 * LAMPORTS_PER_SOL),
             skip_preflight=True,
         )
     statuses = rpc(localnet.url, "getSignatureStatuses", [[str(signature)]])

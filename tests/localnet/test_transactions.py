@@ -9,6 +9,7 @@ import pytest
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.core import RPCException
 from solana.rpc.models import TxOpts
+from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.rpc.errors import SendTransactionPreflightFailureMessage
@@ -25,8 +26,8 @@ LAMPORTS_PER_SOL = 1_000_000_000
 FEE_LAMPORTS = 5_000
 
 
-def transfer_all_and_more(payer: Keypair, lamports: int) -> list:
-    """Return a transfer that the system program rejects: more than the balance."""
+def transfer_from(payer: Keypair, lamports: int) -> list[Instruction]:
+    """Return a transfer of ``lamports`` from ``payer`` to a new address."""
     params = TransferParams(
         from_pubkey=payer.pubkey(), to_pubkey=Pubkey.new_unique(), lamports=lamports
     )
@@ -93,7 +94,7 @@ async def test_failed_transaction_lands_and_pays_fee(localnet, funded_payer):
         signature = await send(
             client,
             [funded_payer],
-            transfer_all_and_more(funded_payer, 1_000 * LAMPORTS_PER_SOL),
+            transfer_from(funded_payer, 1_000 * LAMPORTS_PER_SOL),
             skip_preflight=True,
         )
         after = (await client.get_balance(payer)).value
@@ -121,7 +122,7 @@ async def test_preflight_failure_returns_simulation(localnet, funded_payer):
             await send(
                 client,
                 [funded_payer],
-                transfer_all_and_more(funded_payer, 1_000 * LAMPORTS_PER_SOL),
+                transfer_from(funded_payer, 1_000 * LAMPORTS_PER_SOL),
             )
         after = (await client.get_balance(payer)).value
         history = (await client.get_signatures_for_address(payer)).value
