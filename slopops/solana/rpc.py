@@ -1,12 +1,14 @@
 """Solana JSON-RPC over httpx, with failover between endpoints.
 
 Every call has a timeout. A call that times out, gets HTTP 5xx or 429, or cannot
-connect moves to the next endpoint; the failed endpoint is skipped for a
-cool-down (the ``Retry-After`` value of a 429 answer, else
-``cooldown_seconds``). ``sendTransaction`` fails over only when the request
-surely did not reach a node (connection refused, 429); after a timeout or a
-5xx its status is unknown, and the caller checks ``getSignatureStatuses``
-before it sends again (see :mod:`slopops.solana.transactions`).
+connect moves to the next endpoint. A failed endpoint goes to the back of the
+line for ``cooldown_seconds``; a rate-limited one (429) is not called again
+before its ``Retry-After`` has passed.
+
+``sendTransaction`` fails over only when the request surely did not reach a
+node (connection refused, 429). After a timeout or a 5xx its status is
+unknown, and the caller checks ``getSignatureStatuses`` before it sends again
+(see :mod:`slopops.solana.transactions`).
 """
 
 from __future__ import annotations
@@ -91,7 +93,8 @@ class RpcClient:
         timeout_seconds: Timeout of each HTTP request.
         commitment: Commitment used by reads and confirmations.
         api_key: Sent as the ``api-key`` query parameter, never logged.
-        cooldown_seconds: How long an endpoint is skipped after it failed.
+        cooldown_seconds: How long other endpoints are preferred to one that
+            failed.
         max_retry_after_seconds: Upper bound on a ``Retry-After`` wait.
         rounds: How many times a call may go through the endpoint list.
         transport: An httpx transport, for tests.
@@ -117,7 +120,8 @@ class RpcClient:
         self.max_retry_after_seconds = max_retry_after_seconds
         self.rounds = rounds
         self._params = {"api-key": api_key} if api_key else None
-        self._blocked_until = [0.0] * len(self.urls)
+        self._cooling_until = [0.0] * len(self.urls)
+        self._rate_limited_until = [0.0] * len(self.urls)
         self._ids = itertools.count(1)
         self._http = httpx.AsyncClient(
             timeout=timeout_seconds,
@@ -187,25 +191,37 @@ class RpcClient:
         raise RpcUnavailableError(method, self.endpoints, last_reason)
 
     async def _next_endpoint(self) -> int:
-        """Return the first endpoint not cooling down, waiting if all are."""
+        """Return the endpoint to try next.
+
+        The first endpoint not cooling down wins. When all are cooling down,
+        the one that failed longest ago and is not rate limited is tried.
+        Only when every endpoint is rate limited does the call wait for the
+        earliest ``Retry-After`` to pass.
+        """
         now = time.monotonic()
-        for index, blocked_until in enumerate(self._blocked_until):
-            if blocked_until <= now:
+        for index, until in enumerate(self._cooling_until):
+            if until <= now:
                 return index
-        index = min(range(len(self.urls)), key=self._blocked_until.__getitem__)
-        wait = min(self._blocked_until[index] - now, self.max_retry_after_seconds)
-        logger.debug("every RPC endpoint is cooling down; waiting %.2f s", wait)
+        allowed = [i for i, t in enumerate(self._rate_limited_until) if t <= now]
+        if allowed:
+            return min(allowed, key=self._cooling_until.__getitem__)
+        index = min(range(len(self.urls)), key=self._rate_limited_until.__getitem__)
+        wait = min(self._rate_limited_until[index] - now, self.max_retry_after_seconds)
+        logger.debug("every RPC endpoint is rate limited; waiting %.2f s", wait)
         await asyncio.sleep(wait)
         return index
 
     def _block(self, index: int, failure: _EndpointFailure) -> None:
+        now = time.monotonic()
         seconds = failure.retry_after_seconds
-        if seconds is None:
+        if seconds is not None:
+            seconds = min(seconds, self.max_retry_after_seconds)
+            self._rate_limited_until[index] = now + seconds
+        else:
             seconds = self.cooldown_seconds
-        seconds = min(seconds, self.max_retry_after_seconds)
-        self._blocked_until[index] = time.monotonic() + seconds
+        self._cooling_until[index] = now + seconds
         logger.debug(
-            "RPC endpoint %s failed (%s); skipping it for %.1f s",
+            "RPC endpoint %s failed (%s); trying others first for %.1f s",
             self.endpoints[index],
             failure.reason,
             seconds,

@@ -1,0 +1,162 @@
+"""RPC failover: timeouts, 5xx and 429 move to the next endpoint."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from slopops.errors import TransientError
+from slopops.solana import RpcClient, RpcResponseError, RpcUnavailableError
+from slopops.stack.process import free_port
+from tests.solana.servers import Reply, result, scripted_server
+
+GENESIS = "EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG"
+
+
+def healthy(request: dict[str, Any]) -> Reply:
+    return result(request, GENESIS)
+
+
+def status(code: int, **headers: str) -> Any:
+    return lambda request: Reply(status=code, body={"error": "x"}, headers=headers)
+
+
+async def test_primary_5xx_fails_over() -> None:
+    with scripted_server(status(503)) as primary, scripted_server(healthy) as fallback:
+        async with RpcClient([primary.url, fallback.url]) as rpc:
+            assert await rpc.genesis_hash() == GENESIS
+            assert await rpc.genesis_hash() == GENESIS
+
+    # The failed primary cools down, so the second call goes to the fallback.
+    assert primary.methods() == ["getGenesisHash"]
+    assert fallback.methods() == ["getGenesisHash", "getGenesisHash"]
+
+
+async def test_primary_refused_fails_over() -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    with scripted_server(healthy) as fallback:
+        async with RpcClient([dead, fallback.url]) as rpc:
+            assert await rpc.genesis_hash() == GENESIS
+
+
+async def test_primary_timeout_fails_over() -> None:
+    def slow(request: dict[str, Any]) -> Reply:
+        return Reply(body=result(request, "slow").body, delay_seconds=1.0)
+
+    with scripted_server(slow) as primary, scripted_server(healthy) as fallback:
+        async with RpcClient([primary.url, fallback.url], timeout_seconds=0.2) as rpc:
+            started = time.monotonic()
+            assert await rpc.genesis_hash() == GENESIS
+            assert time.monotonic() - started < 0.9
+
+
+async def test_429_honours_retry_after() -> None:
+    calls = 0
+
+    def limited(request: dict[str, Any]) -> Reply:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return Reply(status=429, body={}, headers={"Retry-After": "0.5"})
+        return healthy(request)
+
+    with scripted_server(limited) as only:
+        async with RpcClient([only.url]) as rpc:
+            started = time.monotonic()
+            assert await rpc.genesis_hash() == GENESIS
+            elapsed = time.monotonic() - started
+
+    assert elapsed >= 0.45
+    assert calls == 2
+
+
+async def test_429_moves_to_fallback_during_retry_after() -> None:
+    with (
+        scripted_server(status(429, **{"Retry-After": "30"})) as primary,
+        scripted_server(healthy) as fallback,
+    ):
+        async with RpcClient([primary.url, fallback.url]) as rpc:
+            for _ in range(3):
+                assert await rpc.genesis_hash() == GENESIS
+
+    assert len(primary.requests) == 1
+    assert len(fallback.requests) == 3
+
+
+async def test_every_endpoint_down_is_transient() -> None:
+    with scripted_server(status(500)) as first, scripted_server(status(502)) as second:
+        async with RpcClient(
+            [first.url, second.url], cooldown_seconds=0.01, rounds=2
+        ) as rpc:
+            with pytest.raises(RpcUnavailableError, match="HTTP 502") as caught:
+                await rpc.genesis_hash()
+
+    assert isinstance(caught.value, TransientError)
+    assert len(first.requests) == 2
+    assert len(second.requests) == 2
+
+
+async def test_json_rpc_error_does_not_fail_over() -> None:
+    def invalid(request: dict[str, Any]) -> Reply:
+        error = {"code": -32602, "message": "Invalid params"}
+        return Reply(body={"jsonrpc": "2.0", "id": request["id"], "error": error})
+
+    with scripted_server(invalid) as primary, scripted_server(healthy) as fallback:
+        async with RpcClient([primary.url, fallback.url]) as rpc:
+            with pytest.raises(RpcResponseError, match="Invalid params") as caught:
+                await rpc.genesis_hash()
+
+    assert caught.value.code == -32602
+    assert not isinstance(caught.value, TransientError)
+    assert fallback.requests == []
+
+
+async def test_unhealthy_node_fails_over() -> None:
+    def behind(request: dict[str, Any]) -> Reply:
+        error = {"code": -32005, "message": "Node is behind by 42 slots"}
+        return Reply(body={"jsonrpc": "2.0", "id": request["id"], "error": error})
+
+    with scripted_server(behind) as primary, scripted_server(healthy) as fallback:
+        async with RpcClient([primary.url, fallback.url]) as rpc:
+            assert await rpc.genesis_hash() == GENESIS
+
+
+async def test_send_after_timeout_is_not_repeated() -> None:
+    def slow(request: dict[str, Any]) -> Reply:
+        return Reply(body=result(request, "x").body, delay_seconds=1.0)
+
+    with scripted_server(slow) as primary, scripted_server(healthy) as fallback:
+        async with RpcClient([primary.url, fallback.url], timeout_seconds=0.2) as rpc:
+            with pytest.raises(RpcUnavailableError, match="timed out"):
+                await rpc.send_transaction(b"signed bytes")
+
+    # The status is unknown after a timeout: the same bytes go nowhere else.
+    assert primary.methods() == ["sendTransaction"]
+    assert fallback.requests == []
+
+
+async def test_send_after_refused_connection_fails_over() -> None:
+    signature = "1" * 64
+
+    def accept(request: dict[str, Any]) -> Reply:
+        return result(request, signature)
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    with scripted_server(accept) as fallback:
+        async with RpcClient([dead, fallback.url]) as rpc:
+            sent = await rpc.send_transaction(b"signed bytes")
+
+    assert str(sent) == signature
+    assert fallback.methods() == ["sendTransaction"]
+
+
+async def test_api_key_sent_and_not_shown() -> None:
+    with scripted_server(status(500)) as server:
+        async with RpcClient([server.url], api_key="s3cret", rounds=1) as rpc:
+            with pytest.raises(RpcUnavailableError) as caught:
+                await rpc.genesis_hash()
+
+    assert server.query_strings == ["api-key=s3cret"]
+    assert "s3cret" not in str(caught.value)
