@@ -1,0 +1,128 @@
+"""Every ``slopops program`` command once, against the local chain."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+from solders.instruction import Instruction
+from typer.testing import CliRunner
+
+from config import load_settings
+from slopops.cli import app
+from slopops.programs import ProgramTarget, open_session
+from slopops.solana import build_transaction
+from tests.fixtures.localnet import Localnet
+from tests.programs.conftest import Elfs, make_keys
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+def write_profile(chain: Localnet, tmp_path: Path, elf: Path) -> Path:
+    """Write a local profile whose chain, keys and state are the test's own."""
+    keys = make_keys(chain, tmp_path / "keys")
+    shared = (CONFIG_DIR / "local.toml").read_text().split("[fleet]", 1)[1]
+    profile = f"""
+environment = "local"
+state_dir = "{tmp_path / "state"}"
+payer_keypair = "{keys.path("payer")}"
+
+[rpc]
+url = "{chain.url}"
+genesis_hash = "{chain.genesis_hash}"
+
+[[programs]]
+name = "demo"
+elf_path = "{elf}"
+program_keypair = "{keys.path("program")}"
+upgrade_authority_keypair = "{keys.path("authority")}"
+
+[fleet]{shared}"""
+    directory = tmp_path / "config"
+    directory.mkdir()
+    (directory / "local.toml").write_text(profile)
+    return directory
+
+
+@pytest.fixture
+def config_dir(localnet: Localnet, tmp_path: Path, elfs: Elfs) -> Path:
+    return write_profile(localnet, tmp_path, elfs.memo_v3)
+
+
+def invoke(config_dir: Path, *args: str) -> str:
+    result = CliRunner().invoke(
+        app,
+        ["program", *args, "--env", "local", "--program", "demo"]
+        + ["--config-dir", str(config_dir)],
+    )
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def fail_memos(config_dir: Path, count: int) -> None:
+    """Send memo instructions that the associated-token code rejects."""
+    target = ProgramTarget.from_settings(load_settings("local", config_dir), "demo")
+
+    async def send() -> None:
+        async with open_session(target) as session:
+            for index in range(count):
+                instruction = Instruction(session.program_id, f"m{index}".encode(), [])
+                blockhash = await session.rpc.latest_blockhash()
+                transaction = build_transaction(
+                    [instruction], [session.payer], blockhash.blockhash
+                )
+                await session.rpc.send_transaction(
+                    bytes(transaction), skip_preflight=True
+                )
+
+    asyncio.run(send())
+
+
+def test_program_commands(config_dir: Path, elfs: Elfs) -> None:
+    deployed = invoke(config_dir, "deploy")
+    upgraded = invoke(config_dir, "deploy", "--elf", str(elfs.associated_token))
+    fail_memos(config_dir, 3)
+    rate = invoke(config_dir, "failure-rate", "--limit", "3")
+    listed = invoke(config_dir, "buffers")
+    shown = invoke(config_dir, "show")
+    rolled_back = invoke(config_dir, "rollback")
+    closed = invoke(config_dir, "close-buffers", "--include-rollback")
+
+    assert "deploy of demo" in deployed
+    assert "verified" in deployed
+    assert "upgrade of demo" in upgraded
+    assert re.search(r"extend: \w+", upgraded)
+    assert "3 of 3 transactions failed (100.0%)" in rate
+    assert "InstructionError:InvalidInstructionData: 3" in rate
+    assert "rollback" in listed
+    assert "1 buffers" in listed
+    assert "programdata:       105077 bytes" in shown
+    assert "rolled back demo" in rolled_back
+    assert "no rollback buffer staged" in rolled_back
+    assert "closed 0 buffers, recovered 0 lamports" in closed
+
+
+def test_rollback_without_history_exits_1(config_dir: Path) -> None:
+    invoke(config_dir, "deploy")
+
+    result = CliRunner().invoke(
+        app,
+        ["program", "rollback", "--env", "local", "--program", "demo"]
+        + ["--config-dir", str(config_dir)],
+    )
+
+    assert result.exit_code == 1
+    assert "nothing to roll back to" in result.output
+
+
+def test_unknown_program_exits_2(config_dir: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["program", "show", "--env", "local", "--program", "nope"]
+        + ["--config-dir", str(config_dir)],
+    )
+
+    assert result.exit_code == 2
+    assert "'nope' is not in the local profile" in result.output
