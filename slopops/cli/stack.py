@@ -90,14 +90,17 @@ def up(
     if "postgres" not in left_out and _profile_names_dsn(env, config_dir):
         console.print(f"mem0: the {env} profile names a DSN; PostgreSQL not started")
         left_out.add("postgres")
-    config = StackConfig(
-        state_dir=state_dir,
-        host=host,
-        prefect_port=prefect_port,
-        chains=() if "chains" in left_out else _parse_chains(chain),
-        arlocal_port=None if "arlocal" in left_out else arlocal_port,
-        postgres_port=None if "postgres" in left_out else postgres_port,
-    )
+    try:
+        config = StackConfig(
+            state_dir=state_dir,
+            host=host,
+            prefect_port=prefect_port,
+            chains=() if "chains" in left_out else _parse_chains(chain),
+            arlocal_port=None if "arlocal" in left_out else arlocal_port,
+            postgres_port=None if "postgres" in left_out else postgres_port,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--host") from exc
     stack = _make_stack(config)
     save_config(config)
     try:

@@ -161,12 +161,40 @@ def stop_pid(pid: int, timeout_seconds: float = 10.0) -> None:
         return
     for process in processes:
         _signal(process, signal.SIGTERM)
-    _, alive = psutil.wait_procs(processes, timeout=timeout_seconds)
+    alive = _wait_gone(processes, timeout_seconds)
     for process in alive:
         logger.warning("pid %d ignored SIGTERM; sending SIGKILL", process.pid)
         _signal(process, signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=timeout_seconds)
+    _wait_gone(alive, timeout_seconds)
     _reap(pid)
+
+
+def _wait_gone(
+    processes: list[psutil.Process], timeout_seconds: float
+) -> list[psutil.Process]:
+    """Wait until every process has exited; return those still running.
+
+    A zombie counts as gone: a grandchild re-parented to PID 1 stays a zombie
+    until PID 1 reaps it, which psutil.wait_procs would wait for.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    alive = list(processes)
+    while alive:
+        for process in alive:
+            _reap(process.pid)
+        alive = [process for process in alive if _is_running(process)]
+        if not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    return alive
+
+
+def _is_running(process: psutil.Process) -> bool:
+    # is_running() also checks the start time, so a reused PID is not it.
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _signal(process: psutil.Process, signum: int) -> None:

@@ -1,0 +1,189 @@
+"""The stack manager: up, status, up again, down, port conflicts, failures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from slopops.stack.errors import PortInUseError, ServiceStartError, StackError
+from slopops.stack.manager import Stack
+from slopops.stack.process import free_port, stop_pid
+from tests.stack.helpers import (
+    alive,
+    http_service,
+    process_tree,
+    start_listener,
+)
+
+
+@pytest.fixture
+def stacks() -> Iterator[list[Stack]]:
+    """Collect stacks a test builds and bring them down afterwards."""
+    created: list[Stack] = []
+    yield created
+    for stack in created:
+        stack.down()
+
+
+def test_up_status_down(tmp_path: Path, stacks: list[Stack]) -> None:
+    stack = Stack([http_service("alpha"), http_service("beta")], tmp_path)
+    stacks.append(stack)
+
+    started = stack.up()
+    pids = [pid for item in started for pid in process_tree(item.pid or 0)]
+
+    assert [item.status for item in started] == ["started", "started"]
+    assert [item.status for item in stack.status()] == ["ready", "ready"]
+    # Each server and its grandchild in another session.
+    assert len(alive(pids)) == 4
+
+    stopped = stack.down()
+
+    assert [item.status for item in stopped] == ["stopped", "stopped"]
+    assert alive(pids) == []
+    assert [item.status for item in stack.status()] == ["stopped", "stopped"]
+    assert list((tmp_path / "records").glob("*.json")) == []
+
+
+def test_up_again_is_harmless(tmp_path: Path, stacks: list[Stack]) -> None:
+    stack = Stack([http_service("alpha")], tmp_path)
+    stacks.append(stack)
+    first = stack.up()
+
+    second = stack.up()
+
+    assert second[0].pid == first[0].pid
+    assert second[0].status == "already running"
+    assert stack.status()[0].status == "ready"
+
+
+def test_status_from_another_manager(tmp_path: Path, stacks: list[Stack]) -> None:
+    service = http_service("alpha")
+    stack = Stack([service], tmp_path)
+    stacks.append(stack)
+    pid = stack.up()[0].pid
+
+    # A later CLI call builds a new manager over the same state directory.
+    later = Stack([service], tmp_path)
+
+    assert later.status()[0].pid == pid
+    assert later.down()[0].status == "stopped"
+    assert alive([pid or 0]) == []
+
+
+def test_port_in_use_names_port_and_process(
+    tmp_path: Path, stacks: list[Stack]
+) -> None:
+    port = free_port()
+    listener = start_listener(port, tmp_path)
+    try:
+        stack = Stack(
+            [http_service("early"), http_service("taken", port=port)], tmp_path
+        )
+        stacks.append(stack)
+
+        with pytest.raises(PortInUseError) as info:
+            stack.up()
+    finally:
+        stop_pid(listener)
+
+    message = str(info.value)
+    assert info.value.port == port
+    assert info.value.service == "taken"
+    assert f"port {port} on 127.0.0.1 is already in use" in message
+    assert f"pid {listener}" in message
+    # The ports are checked first, so nothing started.
+    assert [item.status for item in stack.status()] == ["stopped", "stopped"]
+
+
+def test_failed_start_stops_what_started(tmp_path: Path, stacks: list[Stack]) -> None:
+    stack = Stack(
+        [
+            http_service("base"),
+            http_service("sibling", after=("base",)),
+            http_service("broken", after=("base",), fail=True),
+        ],
+        tmp_path,
+    )
+    stacks.append(stack)
+
+    with pytest.raises(ServiceStartError, match="broken failed to start: exited"):
+        stack.up()
+
+    assert [item.status for item in stack.status()] == ["stopped"] * 3
+    assert list((tmp_path / "records").glob("*.json")) == []
+
+
+def test_dependencies_start_first(tmp_path: Path, stacks: list[Stack]) -> None:
+    stack = Stack(
+        [http_service("worker", after=("server",)), http_service("server")], tmp_path
+    )
+    stacks.append(stack)
+
+    stack.up()
+
+    records = {
+        name: json.loads((tmp_path / "records" / f"{name}.json").read_text())
+        for name in ("server", "worker")
+    }
+    assert records["server"]["create_time"] <= records["worker"]["create_time"]
+
+
+def test_unknown_dependency_rejected(tmp_path: Path) -> None:
+    stack = Stack([http_service("worker", after=("missing",))], tmp_path)
+
+    with pytest.raises(StackError, match=r"\['worker'\] depend on services"):
+        stack.up()
+
+
+def test_duplicate_names_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="are not unique"):
+        Stack([http_service("same"), http_service("same")], tmp_path)
+
+
+def test_reused_pid_never_signalled(tmp_path: Path, stacks: list[Stack]) -> None:
+    port = free_port()
+    stranger = start_listener(port, tmp_path)
+    try:
+        stack = Stack([http_service("alpha")], tmp_path)
+        stacks.append(stack)
+        records = tmp_path / "records"
+        records.mkdir()
+        # A record whose PID now belongs to another process (other start time).
+        (records / "alpha.json").write_text(
+            json.dumps({"pid": stranger, "create_time": 1.0})
+        )
+
+        assert stack.status()[0].status == "stopped"
+        assert stack.down()[0].status == "not running"
+        assert alive([stranger]) == [stranger]
+    finally:
+        stop_pid(stranger)
+
+
+def test_down_stops_services_left_out_later(
+    tmp_path: Path, stacks: list[Stack]
+) -> None:
+    wide = Stack([http_service("alpha"), http_service("extra")], tmp_path)
+    stacks.append(wide)
+    pids = [item.pid or 0 for item in wide.up()]
+
+    statuses = Stack([http_service("alpha")], tmp_path).down()
+
+    assert [(item.name, item.status) for item in statuses] == [
+        ("extra", "stopped"),
+        ("alpha", "stopped"),
+    ]
+    assert alive(pids) == []
+
+
+def test_unreadable_record_ignored(tmp_path: Path) -> None:
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / "alpha.json").write_text("{not json")
+
+    stack = Stack([http_service("alpha")], tmp_path)
+
+    assert stack.status()[0].status == "stopped"
