@@ -1,8 +1,9 @@
 """The three parts of a release and how each is deployed and rolled back.
 
-Each part delegates to its engine's Prefect tasks (``tasks.programs``,
-``tasks.fleet``, ``tasks.mcp``). A part that the bundle does not carry is
-skipped, so a bundle may hold only a program, or only a node release.
+Program and node parts run the tasks of ``tasks.releases``; the MCP part
+runs ``deploy_mcp``, ``verify_mcp`` and ``rollback_mcp`` of ``tasks.mcp``.
+A part that the bundle does not carry is skipped, so a bundle may hold only
+a program, or only a node release.
 """
 
 from __future__ import annotations
@@ -34,16 +35,25 @@ class PartUnavailableError(SlopopsError):
         )
 
 
-def _tasks(part: Part) -> ModuleType:
-    module = {"program": "tasks.programs", "nodes": "tasks.fleet", "mcp": "tasks.mcp"}[
-        part
-    ]
+def _operations(part: Part) -> ModuleType:
+    module = {
+        "program": "tasks.releases",
+        "nodes": "tasks.releases",
+        "mcp": "tasks.mcp",
+    }[part]
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name != module:
             raise
         raise PartUnavailableError(part, module) from exc
+
+
+_FUNCTIONS = {
+    "program": ("deploy_programs", "verify_programs", "rollback_programs"),
+    "nodes": ("deploy_nodes", "verify_nodes", "rollback_nodes"),
+    "mcp": ("deploy_mcp", "verify_mcp", "rollback_mcp"),
+}
 
 
 @dataclass(frozen=True)
@@ -68,16 +78,22 @@ def carried_parts(manifest: Manifest) -> list[Part]:
     return parts
 
 
+def _run(part: Part, step: int, *args: Any) -> Any:
+    task = getattr(_operations(part), _FUNCTIONS[part][step])
+    # submit() runs sync and async tasks alike from this sync flow.
+    return task.submit(*args).result()
+
+
 def deploy_part(part: Part, settings: Settings, bundle: Bundle) -> Any:
     """Deploy one part of ``bundle`` to the environment of ``settings``."""
-    return _tasks(part).deploy_release_part(settings, bundle)
+    return _run(part, 0, settings, bundle)
 
 
 def rollback_part(part: Part, settings: Settings, good: Release | None) -> Any:
     """Put one part back to the last known good release ``good``."""
-    return _tasks(part).rollback_release_part(settings, good)
+    return _run(part, 2, settings, good)
 
 
 def verify_part(part: Part, settings: Settings, release: Release) -> Any:
     """Check that one part runs ``release`` (the post-deploy check)."""
-    return _tasks(part).verify_release_part(settings, release)
+    return _run(part, 1, settings, release)

@@ -98,15 +98,16 @@ def promote(
         return Completed(message=f"bundle {bundle_id[:12]} is already current")
     _run_preflight(settings, release_bundle)
     _check_gate(settings, bundle_id)
+    approval: ApprovalInput | None = None
     if settings.promotion.requires_approval:
         timeout = (
             approval_timeout_seconds or settings.promotion.approval_timeout_seconds
         )
-        decision = _request_approval(settings, record, release_bundle, timeout)
-        if decision.decision == "reject":
-            return _rejected(settings, bundle_id, decision)
+        approval = _request_approval(settings, record, release_bundle, timeout)
+        if approval.decision == "reject":
+            return _rejected(settings, bundle_id, approval)
     with concurrency(deploy_lock_name(settings.environment), occupy=1, strict=True):
-        release = _deploy_all(settings, release_bundle)
+        release = _deploy_all(settings, release_bundle, approval)
     return Completed(
         message=f"bundle {bundle_id[:12]} runs on {settings.environment} "
         f"(deploy took {_deploy_seconds(release):.1f} s)"
@@ -194,7 +195,9 @@ def _rejected(settings: Settings, bundle_id: str, decision: ApprovalInput) -> St
     )
 
 
-def _deploy_all(settings: Settings, bundle: Bundle) -> Release:
+def _deploy_all(
+    settings: Settings, bundle: Bundle, approval: ApprovalInput | None
+) -> Release:
     logger = get_run_logger()
     # Re-read under the lock: another promotion may have finished meanwhile.
     record = read_record(settings.environment)
@@ -202,6 +205,13 @@ def _deploy_all(settings: Settings, bundle: Bundle) -> Release:
     release = Release.from_manifest(
         bundle.manifest, flow_run_id=current_run_id(), deploy_started_at=started
     )
+    if approval is not None:
+        release = release.model_copy(
+            update={
+                "approved_by": approval.approver,
+                "approval_reason": approval.reason or None,
+            }
+        )
     done: list[Part] = []
     results: list[PartResult] = []
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.variables import Variable
 
 from slopops.bundles import ReleaseRecord
@@ -13,7 +14,8 @@ def record_variable_name(environment: str) -> str:
     return f"release-record-{environment}"
 
 
-@task(name="read-release-record")
+# A record changes between reads in one run (after the deploy lock), so no caching.
+@task(name="read-release-record", cache_policy=NO_CACHE)
 def read_record(environment: str) -> ReleaseRecord:
     """Return the environment's release record; an empty one when none exists."""
     value = Variable.get(record_variable_name(environment), default=None)
@@ -22,7 +24,7 @@ def read_record(environment: str) -> ReleaseRecord:
     return ReleaseRecord.model_validate(value)
 
 
-@task(name="write-release-record")
+@task(name="write-release-record", cache_policy=NO_CACHE)
 def write_record(record: ReleaseRecord) -> None:
     """Overwrite the environment's release record."""
     Variable.set(

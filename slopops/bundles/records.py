@@ -37,6 +37,8 @@ class Release(BaseModel):
     deploy_started_at: datetime | None = None
     deploy_finished_at: datetime | None = None
     rolled_back_parts: tuple[Part, ...] = ()
+    approved_by: str | None = Field(None, description="Approver, when one was needed.")
+    approval_reason: str | None = None
 
     @classmethod
     def from_manifest(

@@ -46,8 +46,15 @@ class Simulation:
         return self.prefect.api_url
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Call the Prefect REST API."""
-        return httpx.request(method, f"{self.api_url}{path}", timeout=30, **kwargs)
+        """Call the Prefect REST API, retrying while it answers 503 (SQLite busy)."""
+        for _ in range(10):
+            response = httpx.request(
+                method, f"{self.api_url}{path}", timeout=30, **kwargs
+            )
+            if response.status_code != 503:
+                break
+            time.sleep(1)
+        return response
 
     def run(self, deployment: str, **parameters: Any) -> str:
         """Create a run of ``flow/deployment`` and return its id."""

@@ -101,3 +101,69 @@ def test_mainnet_requires_devnet_verified(
     run = simulation.wait(run_id, {"FAILED"})
     assert "promote it to devnet first" in simulation.logs(run_id)
     assert run["state_type"] == "FAILED"
+
+
+def program_sha(simulation: Simulation, environment: str) -> str | None:
+    record = simulation.variable(f"release-record-{environment}")
+    current = (record or {}).get("current")
+    return current["programs"]["slop_registry"] if current else None
+
+
+def test_approve_deploys_to_mainnet(simulation: Simulation, good_elf: bytes) -> None:
+    simulation.reset_records()
+    bundle_id = mainnet_ready_bundle(simulation, "approve", good_elf)
+    run_id = simulation.run("promote/mainnet", bundle=bundle_id)
+    simulation.wait(run_id, {"PAUSED"})
+    result = simulation.resume(
+        run_id,
+        {
+            "approver": "carol",
+            "decision": "approve",
+            "reason": "ship it",
+            "bundle": bundle_id[:8],
+        },
+    )
+    assert result["status"] == "ACCEPT"
+    simulation.wait(run_id, {"COMPLETED"}, timeout_seconds=180)
+    record = simulation.variable("release-record-mainnet-beta")
+    assert record["current"]["bundle_id"] == bundle_id
+    assert record["current"]["verified"] is True
+    assert record["current"]["approved_by"] == "carol"
+    assert record["current"]["approval_reason"] == "ship it"
+
+
+def test_worker_restart_during_approval(
+    simulation: Simulation, good_elf: bytes, bad_elf: bytes
+) -> None:
+    simulation.reset_records()
+    bundle_id = mainnet_ready_bundle(simulation, "restart", bad_elf)
+    run_id = simulation.run("promote/mainnet", bundle=bundle_id)
+    simulation.wait(run_id, {"PAUSED"})
+    simulation.prefect.stop_worker()
+    simulation.prefect.start_worker()
+    simulation.resume(
+        run_id, {"approver": "dave", "decision": "approve", "bundle": bundle_id[:8]}
+    )
+    simulation.wait(run_id, {"COMPLETED"}, timeout_seconds=180)
+    record = simulation.variable("release-record-mainnet-beta")
+    assert record["current"]["bundle_id"] == bundle_id
+
+
+def test_concurrent_promotions_serialize(
+    simulation: Simulation, good_elf: bytes, bad_elf: bytes
+) -> None:
+    simulation.reset_records()
+    first = simulation.bundle_dir("concurrent-a", good_elf)
+    second = simulation.bundle_dir("concurrent-b", bad_elf)
+    runs = [
+        simulation.run("promote/local", bundle=str(first)),
+        simulation.run("promote/local", bundle=str(second)),
+    ]
+    for run_id in runs:
+        simulation.wait(run_id, {"COMPLETED"}, timeout_seconds=240)
+    record = simulation.variable("release-record-local")
+    windows = sorted(
+        (release["deploy_started_at"], release["deploy_finished_at"])
+        for release in (record["current"], record["previous"])
+    )
+    assert windows[0][1] <= windows[1][0], windows
