@@ -81,7 +81,7 @@ def start_postgres(
         subprocess.CalledProcessError: ``initdb`` failed.
     """
     data_dir = data_dir.resolve()
-    running = _running_server(data_dir)
+    running = running_server(data_dir)
     if running is not None:
         logger.info("reusing postgres (pid %d) on port %d", running.pid, running.port)
         return running
@@ -115,7 +115,8 @@ def start_postgres(
     return PostgresServer(service.pid, port, data_dir, bin_dir(), log_path)
 
 
-def _running_server(data_dir: Path) -> PostgresServer | None:
+def running_server(data_dir: Path) -> PostgresServer | None:
+    """Return the server running from ``data_dir``, or None if none answers."""
     # postmaster.pid lines: pid, data dir, start time, port, socket dir, ...
     try:
         lines = (data_dir / "postmaster.pid").read_text().splitlines()

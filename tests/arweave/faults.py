@@ -7,6 +7,7 @@ response body. Requests no rule claims are forwarded unchanged.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -83,7 +84,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             )
             content = upstream.content
             if fault is not None and fault.action == "corrupt":
-                content = content.replace(b"A", b"B", 1)
+                content = _corrupt_chunk(content)
             self._reply(
                 upstream.status_code,
                 content,
@@ -107,6 +108,14 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         do_POST = _forward
 
     return Handler
+
+
+def _corrupt_chunk(content: bytes) -> bytes:
+    # Flip the first base64url character of the chunk's data.
+    body = json.loads(content)
+    data = body["chunk"]
+    body["chunk"] = ("B" if data[0] != "B" else "C") + data[1:]
+    return json.dumps(body).encode()
 
 
 @contextmanager

@@ -1,0 +1,197 @@
+"""PostgreSQL client programs: finding them, their versions, and server facts.
+
+A dump must come from the pg_dump whose major version matches the server's,
+and a custom-format archive written by a newer pg_dump cannot be read by an
+older pg_restore ("unsupported version in file header").
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from slopops.backups.errors import PgToolError
+
+_VERSION = re.compile(r"\(PostgreSQL\) (\d+)(?:\.(\d+))?")
+_ARCHIVE_MAGIC = b"PGDMP"
+
+
+@dataclass(frozen=True)
+class PgTool:
+    """A PostgreSQL client program and its version."""
+
+    path: Path
+    major: int
+    version: str
+
+
+def candidate_bin_dirs(configured: Path | None) -> list[Path]:
+    """Return directories to search for pg_dump and pg_restore, in order.
+
+    A configured directory is the only candidate. Otherwise: the embedded
+    PostgreSQL's binaries, then ``/usr/lib/postgresql/*/bin`` newest first,
+    then each directory on ``PATH``.
+    """
+    if configured is not None:
+        return [configured]
+    from slopops.stack.postgres import bin_dir
+
+    directories: list[Path] = []
+    try:
+        directories.append(bin_dir())
+    except FileNotFoundError:
+        pass
+    system = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda path: (
+            int(Path(path).parent.name) if Path(path).parent.name.isdigit() else 0
+        ),
+        reverse=True,
+    )
+    directories.extend(Path(path) for path in system)
+    directories.extend(
+        Path(path) for path in os.environ.get("PATH", "").split(os.pathsep) if path
+    )
+    return directories
+
+
+def tool_version(path: Path) -> PgTool:
+    """Run ``path --version`` and parse the PostgreSQL version.
+
+    Raises:
+        PgToolError: the program does not run or prints no version.
+    """
+    try:
+        output = subprocess.run(
+            [str(path), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise PgToolError(
+            path.name, f"{str(path)!r} --version did not run ({exc})"
+        ) from exc
+    match = _VERSION.search(output)
+    if match is None:
+        raise PgToolError(path.name, f"cannot parse the version in {output.strip()!r}")
+    major = int(match.group(1))
+    minor = match.group(2)
+    return PgTool(path, major, f"{major}.{minor}" if minor else str(major))
+
+
+def find_tool(
+    name: str, directories: list[Path], *, major: int | None = None
+) -> PgTool:
+    """Return ``name`` from ``directories``: the given major, else the newest.
+
+    Raises:
+        PgToolError: no such program, or none with the required major version.
+    """
+    found: list[PgTool] = []
+    seen: set[Path] = set()
+    for directory in directories:
+        path = directory / name
+        if not path.is_file() or path.resolve() in seen:
+            continue
+        seen.add(path.resolve())
+        tool = tool_version(path)
+        if major is None or tool.major == major:
+            found.append(tool)
+    if not found:
+        wanted = f"{name} {major}" if major is not None else name
+        searched = ", ".join(str(directory) for directory in directories[:6])
+        raise PgToolError(
+            name,
+            f"{wanted} was not found in {searched}; install it or set mem0.pg_bin_dir",
+        )
+    return max(found, key=lambda tool: tool.major)
+
+
+def server_major(connection: psycopg.Connection) -> tuple[int, str]:
+    """Return the server's major version and full version text."""
+    number = int(connection.execute("SHOW server_version_num").fetchone()[0])
+    text = str(connection.execute("SHOW server_version").fetchone()[0])
+    return number // 10000, text
+
+
+def count_rows(connection: psycopg.Connection) -> dict[str, int]:
+    """Count the rows of every user table, keyed ``schema.table``."""
+    tables = connection.execute(
+        """
+        SELECT n.nspname, c.relname FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p')
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg_toast%%'
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                          WHERE d.objid = c.oid AND d.deptype = 'e')
+        ORDER BY 1, 2
+        """
+    ).fetchall()
+    counts = {}
+    for schema, table in tables:
+        query = sql.SQL("SELECT count(*) FROM {}.{}").format(
+            sql.Identifier(schema), sql.Identifier(table)
+        )
+        counts[f"{schema}.{table}"] = int(connection.execute(query).fetchone()[0])
+    return counts
+
+
+def installed_extensions(connection: psycopg.Connection) -> list[str]:
+    """Return the extensions installed in the database, except plpgsql."""
+    rows = connection.execute(
+        "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1"
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def archive_version(header: bytes) -> str | None:
+    """Return the archive format version (``1.16``) of a custom-format dump."""
+    if len(header) < 8 or not header.startswith(_ARCHIVE_MAGIC):
+        return None
+    return f"{header[5]}.{header[6]}"
+
+
+def split_password(dsn: str) -> tuple[str, dict[str, str]]:
+    """Return the DSN without its password and an environment holding it.
+
+    Keeps the password off the command line of pg_dump and pg_restore.
+    """
+    params = conninfo_to_dict(dsn)
+    password = params.pop("password", None)
+    env = {"PGPASSWORD": str(password)} if password else {}
+    return make_conninfo(**{k: str(v) for k, v in params.items()}), env
+
+
+def with_database(dsn: str, database: str) -> str:
+    """Return ``dsn`` pointing at another database on the same server."""
+    params = conninfo_to_dict(dsn)
+    params["dbname"] = database
+    return make_conninfo(**{k: str(v) for k, v in params.items()})
+
+
+def database_name(dsn: str) -> str:
+    """Return the database name of ``dsn``."""
+    return str(conninfo_to_dict(dsn).get("dbname") or "postgres")
+
+
+def redact(dsn: str) -> str:
+    """Return ``dsn`` without its password, for messages and logs."""
+    return split_password(dsn)[0]
+
+
+def which(name: str) -> Path | None:
+    """Return the path of ``name`` on PATH."""
+    found = shutil.which(name)
+    return Path(found) if found else None
