@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 # A blockhash is valid for 150 blocks after the one it names, as agave's
 # MAX_PROCESSING_AGE; lastValidBlockHeight is the blockhash's height + 150.
 MAX_PROCESSING_AGE = 150
-# 500 million SOL: more than any test or demo airdrops in total.
+# 500 million SOL, enough for 5 million airdrops of 100 SOL.
 FAUCET_LAMPORTS = 500_000_000 * 1_000_000_000
 
 
@@ -180,6 +180,8 @@ class Bank:
         rejection = self._precheck(transaction, check_blockhash=True)
         if rejection is not None:
             raise TransactionRejected(rejection)
+        # NOTE: v0 transactions list only their static keys here, so accounts
+        # loaded from address lookup tables get no balances in the record.
         keys = list(transaction.message.account_keys)
         pre_balances = [self._balance(key) for key in keys]
         result = self._svm.send_transaction(transaction)

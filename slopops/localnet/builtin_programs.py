@@ -79,9 +79,9 @@ def elf_size(data: bytes) -> int:
     """Return the length of the ELF file at the start of ``data``.
 
     Programdata accounts are zero-padded to their maximum length, and real
-    ELFs may end in zero bytes, so the length comes from the ELF header: the
-    section header table is the last part of the file (64-bit little-endian
-    ELF, as sBPF uses).
+    ELFs may end in zero bytes, so stripping zeros is wrong. The length comes
+    from the header instead, because the section header table is the last
+    part of a 64-bit little-endian ELF as sBPF linkers write it.
 
     Raises:
         ValueError: ``data`` does not start with a 64-bit little-endian ELF header.

@@ -62,8 +62,8 @@ def encode_data(data: bytes, encoding: str) -> list[str]:
             )
         return [base58.b58encode(data).decode(), "base58"]
     if encoding in ("base64", "jsonParsed", "binary"):
-        # jsonParsed falls back to base64 for accounts no parser knows, as on
-        # a validator; this server has no parsers.
+        # A validator falls back to base64 for accounts without a jsonParsed
+        # parser. This server has no parsers, so it always falls back.
         return [base64.b64encode(data).decode(), "base64"]
     raise RpcError(INVALID_PARAMS, f"Invalid params: unsupported encoding {encoding!r}")
 

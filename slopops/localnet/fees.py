@@ -3,10 +3,10 @@
 fee = 5,000 lamports per signature
     + ceil(compute unit price in micro-lamports x compute unit limit / 10^6)
 
-The compute unit limit is the SetComputeUnitLimit value, or by default
+The compute unit limit is the SetComputeUnitLimit value. Without one, it is
 3,000 units per builtin-program instruction plus 200,000 per other
-instruction, capped at 1,400,000 (agave's compute budget rules; the fees
-were checked against LiteSVM's for memo and transfer transactions).
+instruction, capped at 1,400,000, as in agave's compute budget rules. The
+tests compare these fees with LiteSVM's for memo and transfer transactions.
 """
 
 from __future__ import annotations

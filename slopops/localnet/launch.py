@@ -26,7 +26,7 @@ def start_localnet(
     ``state_dir/localnet-<seed>.pid``. Stop it with ``ServiceProcess.stop()``.
 
     Raises:
-        PortInUseError: Another process holds ``port``.
+        PortInUseError: Another process is listening on ``port``.
         ServiceStartError: The server exited or was not ready in time.
     """
     check_port_free(host, port, f"localnet {seed}")
@@ -54,7 +54,7 @@ def start_localnet(
 
 
 def is_healthy(url: str) -> bool:
-    """Return whether the chain at ``url`` answers getHealth with "ok"."""
+    """Return whether the chain at ``url`` returns "ok" to getHealth."""
     request = {"jsonrpc": "2.0", "id": 1, "method": "getHealth"}
     try:
         response = httpx.post(url, json=request, timeout=1.0)

@@ -312,7 +312,7 @@ def get_transaction(bank: Bank, rpc_params: list[Any]) -> dict[str, Any] | None:
     options = rpc_params[1] if len(rpc_params) > 1 else None
     if isinstance(options, str):
         options = {"encoding": options}
-    options = options or {}
+    options = params.mapping(options or {}, "configuration")
     record = bank.ledger.get(signature)
     if record is None:
         return None
@@ -340,6 +340,7 @@ def get_block_time(bank: Bank, rpc_params: list[Any]) -> int:
 def _account_json(account: Account | None, options: dict[str, Any]) -> Any:
     data_slice = options.get("dataSlice")
     if data_slice is not None:
+        data_slice = params.mapping(data_slice, "dataSlice")
         data_slice = {
             "offset": params.integer(data_slice.get("offset"), "dataSlice.offset"),
             "length": params.integer(data_slice.get("length"), "dataSlice.length"),
@@ -363,7 +364,7 @@ def _program_account_filter(spec: Any) -> Callable[[bytes], bool]:
         memcmp = spec["memcmp"]
         offset = params.integer(memcmp.get("offset"), "memcmp.offset")
         expected = params.decode_bytes(
-            memcmp.get("bytes"), memcmp.get("encoding", "base58")
+            memcmp.get("bytes"), memcmp.get("encoding") or "base58"
         )
         return lambda data: data[offset : offset + len(expected)] == expected
     raise params.invalid(f"unsupported filter {spec!r}; use dataSize or memcmp")
@@ -373,6 +374,7 @@ def _simulated_accounts(bank: Bank, simulation: Any, options: dict[str, Any]) ->
     requested = options.get("accounts")
     if not requested:
         return None
+    requested = params.mapping(requested, "accounts")
     texts = params.string_list(
         requested.get("addresses"),
         "accounts.addresses",

@@ -10,7 +10,7 @@ import base58
 from solders.hash import Hash, ParseHashError
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.transaction import VersionedTransaction
+from solders.transaction import SanitizeError, VersionedTransaction
 
 from slopops.localnet.errors import INVALID_PARAMS, RpcError
 
@@ -36,6 +36,13 @@ def config(params: list[Any], index: int) -> dict[str, Any]:
         raise invalid(f"expected a configuration object at position {index}")
     # Clients send unset options as null; they mean the default.
     return {key: option for key, option in value.items() if option is not None}
+
+
+def mapping(value: Any, name: str) -> dict[str, Any]:
+    """Return ``value`` if it is a JSON object."""
+    if not isinstance(value, dict):
+        raise invalid(f"{name} must be an object, got {value!r}")
+    return value
 
 
 def integer(value: Any, name: str, *, minimum: int = 0) -> int:
@@ -90,7 +97,7 @@ def transaction(value: Any, encoding: str) -> VersionedTransaction:
     try:
         decoded = VersionedTransaction.from_bytes(raw)
         decoded.sanitize()
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, SanitizeError) as exc:
         raise invalid(
             f"failed to deserialize or sanitize the transaction: {exc}"
         ) from exc

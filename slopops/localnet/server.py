@@ -127,7 +127,7 @@ def serve(seed: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> N
     """Run a chain for ``seed`` at ``http://host:port`` until SIGINT or SIGTERM.
 
     Raises:
-        PortInUseError: Another process holds ``port``.
+        PortInUseError: Another process is listening on ``port``.
     """
     check_port_free(host, port, "localnet")
     bank = Bank(seed)

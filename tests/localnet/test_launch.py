@@ -59,9 +59,9 @@ def test_cli_binds_loopback_by_default(tmp_path: Path):
 
 
 def test_start_refuses_a_taken_port(localnet, tmp_path: Path):
-    taken = int(localnet.url.rsplit(":", 1)[1])
-    with pytest.raises(PortInUseError, match=str(taken)):
-        start_localnet(seed="test", port=taken, state_dir=tmp_path)
+    used_port = int(localnet.url.rsplit(":", 1)[1])
+    with pytest.raises(PortInUseError, match=str(used_port)):
+        start_localnet(seed="test", port=used_port, state_dir=tmp_path)
 
 
 def test_stop_ends_process_and_removes_pid_file(tmp_path: Path):

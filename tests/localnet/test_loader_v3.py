@@ -170,7 +170,7 @@ async def test_close_buffer_refunds_and_unlists(localnet, funded_payer):
         close = loader_v3.close_buffer(buffer.pubkey(), recipient, authority)
         await send(client, [funded_payer], [close])
         refunded = (await client.get_balance(recipient)).value
-        gone = (await client.get_account_info(buffer.pubkey())).value
+        closed_account = (await client.get_account_info(buffer.pubkey())).value
         after = (
             await client.get_program_accounts(
                 loader_v3.LOADER_V3_ID,
@@ -179,5 +179,5 @@ async def test_close_buffer_refunds_and_unlists(localnet, funded_payer):
         ).value
     assert buffer.pubkey() in {entry.pubkey for entry in listed}
     assert refunded == rent
-    assert gone is None
+    assert closed_account is None
     assert buffer.pubkey() not in {entry.pubkey for entry in after}

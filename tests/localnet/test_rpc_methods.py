@@ -12,6 +12,7 @@ from solana.rpc.models import DataSliceOpts, MemcmpOpts
 from solders.account_decoder import UiDataSliceConfig
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.hash import Hash
+from solders.instruction import CompiledInstruction
 from solders.keypair import Keypair
 from solders.message import Message
 from solders.pubkey import Pubkey
@@ -22,6 +23,7 @@ from solders.rpc.responses import (
     GetTransactionCountResp,
     IsBlockhashValidResp,
 )
+from solders.transaction import Transaction
 from solders.transaction_status import TransactionErrorInstructionError
 
 from tests.localnet import loader_v3
@@ -210,6 +212,23 @@ def test_unknown_method_returns_32601(localnet):
     assert response["id"] == 7
 
 
+# A legacy transaction whose only instruction names program index 5 of 1 key.
+UNSANITARY_TRANSACTION = base64.b64encode(
+    bytes(
+        Transaction.new_unsigned(
+            Message.new_with_compiled_instructions(
+                1,
+                0,
+                0,
+                [Pubkey.new_unique()],
+                Hash.default(),
+                [CompiledInstruction(5, b"", b"")],
+            )
+        )
+    )
+).decode()
+
+
 @pytest.mark.parametrize(
     ("method", "params"),
     [
@@ -221,6 +240,10 @@ def test_unknown_method_returns_32601(localnet):
         ("sendTransaction", ["AAAA", {"encoding": "base64"}]),
         ("sendTransaction", ["AAAA", {"encoding": "hex"}]),
         ("getProgramAccounts", [str(Pubkey.default()), {"filters": [{"bogus": 1}]}]),
+        ("getAccountInfo", [str(Pubkey.default()), {"dataSlice": "all"}]),
+        ("getTransaction", ["1" * 88]),
+        ("sendTransaction", [UNSANITARY_TRANSACTION, {"encoding": "base64"}]),
+        ("simulateTransaction", [UNSANITARY_TRANSACTION, {"encoding": "base64"}]),
     ],
 )
 def test_invalid_params_return_32602(localnet, method, params):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 
 import pytest
@@ -77,9 +78,7 @@ async def test_memo_transaction_lands(localnet, funded_payer):
     meta = transaction.transaction.meta
     assert meta.err is None
     assert meta.fee == FEE_LAMPORTS
-    assert 'Program log: Memo (len 11): "hello chain"' in meta.log_messages or any(
-        "hello chain" in line for line in meta.log_messages
-    )
+    assert any("hello chain" in line for line in meta.log_messages)
     assert meta.compute_units_consumed > 0
     assert meta.pre_balances[0] - meta.post_balances[0] == FEE_LAMPORTS
     assert balance == meta.post_balances[0]
@@ -220,7 +219,7 @@ async def test_duplicate_transaction_rejected(fresh_localnet):
         blockhash = (await client.get_latest_blockhash()).value.blockhash
         transaction = sign([payer], [memo("once")], blockhash)
         await client.send_transaction(transaction)
-        # More transactions than LiteSVM's own history holds.
+        # LiteSVM keeps about 32 transactions, so land more than that.
         await land_airdrops(client, 40)
         with pytest.raises(RPCException) as raised:
             await client.send_transaction(transaction, TxOpts(skip_preflight=True))
@@ -233,8 +232,6 @@ async def test_bad_signature_rejected(localnet, funded_payer):
         blockhash = (await client.get_latest_blockhash()).value.blockhash
     tampered = bytearray(bytes(sign([funded_payer], [memo("tamper")], blockhash)))
     tampered[1] ^= 0xFF
-    import base64
-
     response = rpc(
         localnet.url,
         "sendTransaction",
