@@ -182,6 +182,7 @@ def _check_key_files(settings: Settings) -> None:
         ("payer_keypair", settings.payer_keypair),
         ("fleet.ssh_key_path", settings.fleet.ssh_key_path),
         ("arweave.wallet_path", settings.arweave.wallet_path),
+        ("arweave.age_identity_file", settings.arweave.age_identity_file),
         ("mcp.fly_api_token_file", settings.mcp.fly_api_token_file),
         ("mem0.dsn_file", settings.mem0.dsn_file),
         ("rpc.api_key_file", settings.rpc.api_key_file),

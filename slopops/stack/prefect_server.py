@@ -96,18 +96,20 @@ def start_prefect_worker(
     pool: str,
     cwd: Path,
     name: str = "slopops-local",
+    env: dict[str, str] | None = None,
     timeout_seconds: float = WORKER_TIMEOUT_SECONDS,
 ) -> ServiceProcess:
     """Start a process worker on ``pool``, creating the pool if it is missing.
 
-    The worker runs flows as its own child processes in ``cwd``; stopping the
-    worker's process tree stops them too.
+    The worker runs flows as its own child processes in ``cwd``, with ``env``
+    added to their environment; stopping the worker's process tree stops them
+    too.
 
     Raises:
         ServiceStartError: The worker exited or did not report to the server.
     """
     state_dir = state_dir.resolve()
-    env = prefect_environment(state_dir, server_api_url)
+    env = {**(env or {}), **prefect_environment(state_dir, server_api_url)}
     env["PREFECT_WORKER_QUERY_SECONDS"] = str(WORKER_QUERY_SECONDS)
     argv = [
         prefect_executable(),

@@ -46,7 +46,8 @@ class StackConfig:
     state_dir: Path = Path(".state/stack")
     host: str = "127.0.0.1"
     prefect_port: int = 4200
-    work_pool: str = "local-process"
+    # The pool of deployments/prefect.yaml.
+    work_pool: str = "slopops-process"
     worker_name: str = "slopops-local"
     chains: tuple[tuple[str, int], ...] = DEFAULT_CHAINS
     arlocal_port: int | None = 1984
@@ -127,6 +128,7 @@ def _prefect_services(config: StackConfig) -> list[Service]:
                 pool=config.work_pool,
                 name=config.worker_name,
                 cwd=config.workspace_dir,
+                env={"SLOPOPS_WORKSPACE": str(config.workspace_dir)},
             ).pid
         ),
         ready=lambda: is_worker_online(url, config.work_pool, config.worker_name),

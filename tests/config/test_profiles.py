@@ -292,3 +292,13 @@ def test_several_problems_reported_together(
 
     fields = [problem.split(":")[0] for problem in info.value.problems]
     assert fields == ["rpc.url", "monitor.failure_rate_threshold"]
+
+
+def test_age_identity_readable_by_others_rejected(
+    write_profile: WriteProfile, profile_dir: Path
+) -> None:
+    write_private(profile_dir.parent / "age.key", "AGE-SECRET-KEY-1", 0o640)
+    write_profile(edit=lambda data: data["arweave"].update(age_identity_file="age.key"))
+
+    with pytest.raises(ProfileError, match="arweave.age_identity_file file .* 0640"):
+        load_settings("devnet", profile_dir)
