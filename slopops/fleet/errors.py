@@ -89,7 +89,7 @@ class CommandFailedError(FleetError):
         self.command = command
         self.exit_status = exit_status
         self.stderr = stderr
-        last_line = stderr.strip().splitlines()[-1] if stderr.strip() else "no stderr"
+        last_line = _key_line(stderr)
         super().__init__(
             node,
             f"node {node!r}: command {command!r} exited with {exit_status}: "
@@ -107,6 +107,17 @@ class TransferError(FleetError):
             f"node {node!r}: SFTP transfer of {path!r} failed: {reason}; check the "
             "directory exists and the SSH user may write to it",
         )
+
+
+def _key_line(stderr: str) -> str:
+    # Tools such as npm end with a pointer to a log; the first error line says more.
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return "no stderr"
+    for line in lines:
+        if "error" in line.lower() or "denied" in line.lower():
+            return line
+    return lines[-1]
 
 
 class TarballHashMismatchError(FleetError):

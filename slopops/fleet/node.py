@@ -170,8 +170,9 @@ class NodeRelease:
         partial = self._path("releases", f".{release_id}.partial")
         final = self._path("releases", release_id)
         partial_q, final_q = shlex.quote(partial), shlex.quote(final)
+        cleanup = shlex.quote(f"rm -rf {partial_q}")
         script = (
-            f"set -e; rm -rf {partial_q}; mkdir -p {partial_q}; "
+            f"set -e; trap {cleanup} EXIT; rm -rf {partial_q}; mkdir -p {partial_q}; "
             f"tar -xzf {shlex.quote(upload)} -C {partial_q}; "
             f"if [ -f {partial_q}/package-lock.json ]; then "
             f"cd {partial_q} && npm ci --omit=dev --no-audit --no-fund; fi; "

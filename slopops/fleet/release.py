@@ -77,27 +77,37 @@ def _strip_suffix(name: str) -> str:
 
 
 def build_sample_release(
-    output_dir: Path, release_id: str, crash_at_start: bool = False
+    output_dir: Path,
+    release_id: str,
+    crash_at_start: bool = False,
+    replace_files: dict[str, str] | None = None,
 ) -> Release:
     """Build a release tarball of the sample agent app into ``output_dir``.
 
     The tarball holds the files of ``sample_app/`` and a ``release.json``
     naming the release, which the app returns from GET /health. With
     ``crash_at_start`` the app exits with status 1 before it listens.
+    ``replace_files`` maps file names to the text that replaces them.
     """
+    replace_files = replace_files or {}
     check_release_id(release_id)
     output_dir.mkdir(parents=True, exist_ok=True)
     tarball = output_dir / f"{release_id}.tar.gz"
     manifest = json.dumps({"release": release_id, "crash_at_start": crash_at_start})
     with tarfile.open(tarball, "w:gz") as archive:
-        for path in sorted(SAMPLE_APP_DIR.iterdir()):
-            if path.is_file():
-                archive.add(path, arcname=path.name)
-        data = manifest.encode()
-        info = tarfile.TarInfo("release.json")
-        info.size = len(data)
-        info.mode = 0o644
-        archive.addfile(info, io.BytesIO(data))
+        files = {
+            path.name: path.read_text()
+            for path in sorted(SAMPLE_APP_DIR.iterdir())
+            if path.is_file()
+        }
+        files.update(replace_files)
+        files["release.json"] = manifest
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(data))
     return Release.from_tarball(tarball, release_id)
 
 

@@ -1,0 +1,229 @@
+"""One node with real sshd and PM2: deploy, health, rollback, pruning."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from slopops.fleet import Fleet
+from slopops.fleet.errors import NoKnownGoodReleaseError, TarballHashMismatchError
+from slopops.fleet.node import NodeRelease
+from slopops.fleet.release import Release, build_sample_release
+from tests.fixtures.fleet import FleetLab
+
+UNPRIVILEGED_USER = "slopops-node"
+
+
+def _health(lab: FleetLab, index: int = 0) -> str:
+    node = lab.nodes[index].settings
+    return str(httpx.get(node.health_url, timeout=5).json()["release"])
+
+
+def test_deploy_switches_and_records(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    fleet = Fleet(fleet_lab.fleet([node]))
+    outcome = fleet.deploy_node(node, fleet_lab.release("A"))
+    assert outcome.ok, outcome.error
+    assert outcome.status == "deployed"
+    assert outcome.health == "healthy"
+    assert outcome.warnings == []
+    assert fleet_lab.current(node) == "A"
+    assert _health(fleet_lab) == "A"
+    record = fleet_lab.record(node)
+    assert record["known_good"] == ["A"]
+    assert record["last_deploy"]["outcome"] == "healthy"
+    assert not list((Path(node.app_dir) / ".slopops" / "uploads").iterdir())
+
+
+def test_npm_ci_failure_leaves_node_unchanged(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(instances=1)
+    fleet = Fleet(fleet_lab.fleet([node]))
+    assert fleet.deploy_node(node, fleet_lab.release("A")).ok
+    # package.json asks for a package that the lockfile does not list.
+    out_of_sync = '{"name": "slop-agent-sample", "version": "1.0.0", '
+    out_of_sync += '"dependencies": {"left-pad": "1.3.0"}}'
+    release = build_sample_release(
+        fleet_lab.base_dir / "releases",
+        "B",
+        replace_files={"package.json": out_of_sync},
+    )
+    outcome = fleet.deploy_node(node, release)
+    assert outcome.status == "failed"
+    assert "npm ci" in (outcome.error or "")
+    assert fleet_lab.current(node) == "A"
+    assert sorted(os.listdir(Path(node.app_dir) / "releases")) == ["A"]
+    assert _health(fleet_lab) == "A"
+
+
+def test_crashing_release_is_rolled_back(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(listen_timeout_ms=2000)
+    fleet = Fleet(fleet_lab.fleet([node], health_timeout_seconds=6))
+    assert fleet.deploy_node(node, fleet_lab.release("A")).ok
+    outcome = fleet.deploy_node(node, fleet_lab.release("B", crash_at_start=True))
+    assert not outcome.ok
+    assert outcome.status == "failed"
+    assert "release 'B' failed its health check" in (outcome.error or "")
+    assert outcome.release == "A"
+    assert outcome.health == "healthy"
+    assert fleet_lab.current(node) == "A"
+    assert _health(fleet_lab) == "A"
+    assert fleet_lab.record(node)["bad"] == ["B"]
+
+
+def test_first_release_crashing_has_nowhere_to_go(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(listen_timeout_ms=1000)
+    fleet = Fleet(fleet_lab.fleet([node], health_timeout_seconds=3))
+    outcome = fleet.deploy_node(node, fleet_lab.release("A", crash_at_start=True))
+    assert outcome.status == "failed"
+    assert "no known good release to go back to" in (outcome.error or "")
+
+
+def test_tarball_hash_mismatch_leaves_node_unchanged(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    fleet = Fleet(fleet_lab.fleet([node]))
+    assert fleet.deploy_node(node, fleet_lab.release("A")).ok
+    good = fleet_lab.release("B")
+    tampered = Release(good.release_id, good.tarball, "0" * 64)
+    with fleet.connector.connect(node) as connection:
+        with pytest.raises(TarballHashMismatchError, match="expected '0000") as info:
+            NodeRelease(connection, fleet.options).deploy(tampered)
+    assert info.value.actual == good.sha256
+    assert fleet_lab.current(node) == "A"
+    assert not (Path(node.app_dir) / "releases" / "B").exists()
+    assert _health(fleet_lab) == "A"
+    record = fleet_lab.record(node)
+    assert record["last_deploy"] == {
+        "release": "B",
+        "previous": "A",
+        "switched": False,
+        "outcome": "failed",
+    }
+    # A rollback after a deploy that never switched changes nothing.
+    rollback = fleet.rollback_node(node)
+    assert rollback.status == "unchanged"
+    assert "never switched" in (rollback.detail or "")
+    assert fleet_lab.current(node) == "A"
+
+
+def test_rollback_goes_to_last_known_good(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    fleet = Fleet(fleet_lab.fleet([node]))
+    for release_id in ("A", "B"):
+        assert fleet.deploy_node(node, fleet_lab.release(release_id)).ok
+    first = fleet.rollback_node(node)
+    assert first.status == "rolled_back"
+    assert first.release == "A"
+    assert _health(fleet_lab) == "A"
+    assert fleet.deploy_node(node, fleet_lab.release("C")).ok
+    second = fleet.rollback_node(node)
+    # "current minus one" would be B; B was found bad, so A it is.
+    assert second.release == "A"
+    assert second.health == "healthy"
+    assert fleet_lab.current(node) == "A"
+    assert _health(fleet_lab) == "A"
+    record = fleet_lab.record(node)
+    assert record["bad"] == ["B", "C"]
+    assert record["known_good"] == ["A"]
+    third = fleet.rollback_node(node)
+    assert third.status == "unchanged"
+
+
+def test_rollback_without_known_good_is_an_error(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    fleet = Fleet(fleet_lab.fleet([node]))
+    assert fleet.deploy_node(node, fleet_lab.release("A")).ok
+    with fleet.connector.connect(node) as connection:
+        with pytest.raises(NoKnownGoodReleaseError, match="no known good release"):
+            NodeRelease(connection, fleet.options).rollback()
+    outcome = fleet.rollback_node(node)
+    assert outcome.status == "failed"
+    assert fleet_lab.current(node) == "A"
+
+
+def test_prune_keeps_current_and_known_good(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(instances=1)
+    fleet = Fleet(fleet_lab.fleet([node], keep_releases=2))
+    for release_id in ("A", "B", "C", "D"):
+        assert fleet.deploy_node(node, fleet_lab.release(release_id)).ok
+    releases = sorted(os.listdir(Path(node.app_dir) / "releases"))
+    assert releases == ["C", "D"]
+    assert fleet.rollback_node(node).release == "C"
+    assert fleet.deploy_node(node, fleet_lab.release("E")).ok
+    # D is bad now; C is the previous known good and must survive.
+    releases = sorted(os.listdir(Path(node.app_dir) / "releases"))
+    assert "C" in releases
+    assert "E" in releases
+
+
+def test_fork_mode_gets_a_warning(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(exec_mode="fork", instances=1)
+    fleet = Fleet(fleet_lab.fleet([node]))
+    outcome = fleet.deploy_node(node, fleet_lab.release("A"))
+    assert outcome.ok
+    assert len(outcome.warnings) == 1
+    assert "fork mode" in outcome.warnings[0]
+
+
+def test_status_reports_release_and_health(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(instances=1)
+    fleet = Fleet(fleet_lab.fleet([node]))
+    assert fleet.deploy_node(node, fleet_lab.release("A")).ok
+    outcome = fleet.status_node(node)
+    assert outcome.status == "reported"
+    assert outcome.release == "A"
+    assert outcome.health == "healthy"
+
+
+@pytest.fixture
+def unprivileged_user() -> Iterator[str]:
+    """A login user without root's rights, removed afterwards."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("needs root and useradd")
+    created = False
+    try:
+        pwd.getpwnam(UNPRIVILEGED_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--no-create-home", "--shell", "/bin/sh", UNPRIVILEGED_USER],
+            check=True,
+        )
+        created = True
+    # A locked password ('!') makes sshd refuse the login when UsePAM is off.
+    subprocess.run(["usermod", "-p", "*", UNPRIVILEGED_USER], check=True)
+    try:
+        yield UNPRIVILEGED_USER
+    finally:
+        if created:
+            subprocess.run(["userdel", UNPRIVILEGED_USER], check=False)
+
+
+def test_app_dir_without_write_permission(
+    fleet_lab: FleetLab, unprivileged_user: str
+) -> None:
+    node = fleet_lab.add_node(instances=1)
+    fleet = Fleet(fleet_lab.fleet([node]))
+    assert fleet.deploy_node(node, fleet_lab.release("A")).ok
+    # The same app directory, owned by root, reached as an unprivileged user.
+    pm2_home = fleet_lab.base_dir / "unprivileged-pm2"
+    pm2_home.mkdir()
+    shutil.chown(pm2_home, user=unprivileged_user)
+    Path(node.app_dir).chmod(0o755)
+    (Path(node.app_dir) / ".slopops").chmod(0o755)
+    limited = node.model_copy(
+        update={"user": unprivileged_user, "pm2_home": str(pm2_home)}
+    )
+    outcome = Fleet(fleet_lab.fleet([limited])).deploy_node(
+        limited, fleet_lab.release("B")
+    )
+    assert outcome.status == "failed"
+    assert "Permission denied" in (outcome.error or "")
+    assert fleet_lab.current(node) == "A"
+    assert _health(fleet_lab) == "A"
+    assert fleet_lab.record(node)["current"] == "A"

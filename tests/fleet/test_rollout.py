@@ -1,0 +1,110 @@
+"""Rolling deploys across several real nodes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+
+from slopops.fleet import Fleet
+from slopops.fleet.report import RolloutReport
+from tests.fixtures.fleet import FleetLab
+
+
+def test_rolling_deploy_three_nodes(fleet_lab: FleetLab) -> None:
+    nodes = [fleet_lab.add_node(instances=1) for _ in range(3)]
+    fleet = Fleet(fleet_lab.fleet(nodes, batch_size="2", batch_pause_seconds=0.2))
+    progress: list[tuple[int, int]] = []
+    report = fleet.roll_out(
+        fleet_lab.release("A"),
+        on_batch=lambda done, total, _: progress.append((done, total)),
+    )
+    assert report.ok, report.rows()
+    assert progress == [(1, 2), (2, 2)]
+    assert [row["release"] for row in report.rows()] == ["A", "A", "A"]
+    assert [row["health"] for row in report.rows()] == ["healthy"] * 3
+    for node in nodes:
+        assert fleet_lab.current(node) == "A"
+        assert httpx.get(node.health_url, timeout=5).json()["release"] == "A"
+    status = fleet.status()
+    assert [outcome.release for outcome in status.outcomes] == ["A", "A", "A"]
+
+
+def test_unreachable_node_mid_rollout_rolls_back(fleet_lab: FleetLab) -> None:
+    nodes = [fleet_lab.add_node(instances=1) for _ in range(3)]
+    fleet = Fleet(fleet_lab.fleet(nodes, batch_size="1"))
+    assert fleet.roll_out(fleet_lab.release("A")).ok
+
+    def stop_second_node(done: int, total: int, report: RolloutReport) -> None:
+        if done == 1:
+            fleet_lab.nodes[1].sshd.stop()  # type: ignore[union-attr]
+
+    report = fleet.roll_out(fleet_lab.release("B"), on_batch=stop_second_node)
+    assert report.stopped
+    assert not report.ok
+    first, second, third = report.outcomes
+    assert first.status == "rolled_back"
+    assert first.release == "A"
+    assert first.health == "healthy"
+    assert second.status == "failed"
+    assert "unreachable" in (second.error or "")
+    assert third.status == "skipped"
+    for node in nodes:
+        assert fleet_lab.current(node) == "A"
+        assert httpx.get(node.health_url, timeout=5).json()["release"] == "A"
+
+
+def test_failure_percent_boundary(fleet_lab: FleetLab) -> None:
+    down = fleet_lab.unreachable_node()
+    nodes = [down, *(fleet_lab.add_node(instances=1) for _ in range(3))]
+    # One failure of four is exactly 25 %: the rollout goes on.
+    at_limit = Fleet(fleet_lab.fleet(nodes, max_failure_percent=25))
+    report = at_limit.roll_out(fleet_lab.release("A"))
+    assert not report.stopped
+    assert [o.status for o in report.outcomes] == ["failed"] + ["deployed"] * 3
+    # Just under 25 %, the same failure stops it before any node switches.
+    below = Fleet(fleet_lab.fleet(nodes, max_failure_percent=24.99))
+    report = below.roll_out(fleet_lab.release("B"))
+    assert report.stopped
+    assert [o.status for o in report.outcomes] == ["failed"] + ["skipped"] * 3
+    for node in nodes[1:]:
+        assert fleet_lab.current(node) == "A"
+
+
+def test_cluster_reload_drops_no_request(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(instances=2)
+    fleet = Fleet(fleet_lab.fleet([node]))
+    assert fleet.roll_out(fleet_lab.release("A")).ok
+    answers: dict[str, int] = {}
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        # A new connection per request, so no request rides a closing keep-alive.
+        with httpx.Client(
+            timeout=5, limits=httpx.Limits(max_keepalive_connections=0)
+        ) as client:
+            for _ in range(20_000):
+                if stop.is_set():
+                    return
+                try:
+                    response = client.get(node.health_url)
+                    release = response.json()["release"]
+                    answers[release] = answers.get(release, 0) + 1
+                except (httpx.HTTPError, ValueError) as exc:
+                    failures.append(repr(exc))
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        report = fleet.roll_out(fleet_lab.release("B"))
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert report.ok, report.rows()
+    assert failures == []
+    assert answers.get("A", 0) > 0
+    assert answers.get("B", 0) > 0

@@ -1,0 +1,99 @@
+"""SSH connections against a real sshd: host keys, timeouts, quoting."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from slopops.fleet.errors import (
+    CommandFailedError,
+    CommandTimeoutError,
+    HostKeyError,
+    NodeUnreachableError,
+)
+from slopops.fleet.ssh import SshConnector
+from slopops.stack.sshd import generate_key
+from tests.fixtures.fleet import FleetLab
+
+
+def test_run_exports_env_and_quotes(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    connector = SshConnector(fleet_lab.fleet([node]))
+    with connector.connect(node) as connection:
+        result = connection.run(
+            'printf "%s|%s" "$RELEASE" "$PM2_HOME"',
+            env={"RELEASE": "it's; rm -rf /", "PM2_HOME": "/tmp/a b"},
+        )
+    assert result.stdout == "it's; rm -rf /|/tmp/a b"
+
+
+def test_changed_host_key_is_rejected(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    other_key = generate_key(fleet_lab.base_dir / "impostor_key")
+    line = f"[{node.host}]:{node.port} {other_key}\n"
+    fleet_lab.known_hosts.write_text(line)
+    connector = SshConnector(fleet_lab.fleet([node]))
+    with pytest.raises(HostKeyError, match="has changed"):
+        with connector.connect(node):
+            pass
+    assert fleet_lab.known_hosts.read_text() == line
+
+
+def test_unknown_host_key_is_rejected(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    fleet_lab.known_hosts.write_text("")
+    connector = SshConnector(fleet_lab.fleet([node]))
+    with pytest.raises(HostKeyError, match="is not known"):
+        with connector.connect(node):
+            pass
+    assert fleet_lab.known_hosts.read_text() == ""
+
+
+def test_host_key_from_node_settings(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    host_key = fleet_lab.nodes[-1].sshd.host_key  # type: ignore[union-attr]
+    fleet_lab.known_hosts.unlink()
+    keyed = node.model_copy(update={"host_key": host_key})
+    fleet = fleet_lab.fleet([keyed], known_hosts_file=None)
+    with SshConnector(fleet).connect(keyed) as connection:
+        assert connection.run("echo ok").stdout == "ok\n"
+
+
+def test_command_timeout(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    connector = SshConnector(fleet_lab.fleet([node]))
+    started = time.monotonic()
+    with connector.connect(node) as connection:
+        with pytest.raises(CommandTimeoutError, match="did not finish in 0.5 s"):
+            connection.run("sleep 10", timeout_seconds=0.5)
+    assert time.monotonic() - started < 5
+
+
+def test_failed_command_raises_with_stderr(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    connector = SshConnector(fleet_lab.fleet([node]))
+    with connector.connect(node) as connection:
+        with pytest.raises(CommandFailedError, match="exited with 3: boom") as info:
+            connection.run("echo boom >&2; exit 3")
+    assert info.value.exit_status == 3
+
+
+def test_unreachable_node(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.unreachable_node()
+    connector = SshConnector(fleet_lab.fleet([node]))
+    with pytest.raises(NodeUnreachableError, match="unreachable"):
+        with connector.connect(node):
+            pass
+
+
+def test_secrets_are_redacted_in_logs(
+    fleet_lab: FleetLab, caplog: pytest.LogCaptureFixture
+) -> None:
+    node = fleet_lab.add_node()
+    connector = SshConnector(fleet_lab.fleet([node]), secrets=["s3cret-token"])
+    caplog.set_level("DEBUG", logger="slopops.fleet.ssh")
+    with connector.connect(node) as connection:
+        connection.run("echo s3cret-token")
+    assert "s3cret-token" not in caplog.text
+    assert "***" in caplog.text
