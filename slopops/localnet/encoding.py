@@ -13,6 +13,7 @@ from typing import Any
 
 import base58
 from solders.account import Account
+from solders.pubkey import Pubkey
 from solders.rpc.responses import RpcSimulateTransactionResult
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionErrorType
@@ -23,6 +24,13 @@ from slopops.localnet.ledger import TransactionRecord
 
 # The agave release whose RPC shapes this server follows.
 SOLANA_CORE_VERSION = "2.1.0"
+MEMO_PROGRAM_IDS = frozenset(
+    Pubkey.from_string(address)
+    for address in (
+        "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr",
+        "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo",
+    )
+)
 
 
 def with_context(bank: Bank, value: Any) -> dict[str, Any]:
@@ -123,7 +131,7 @@ def signature_info_json(record: TransactionRecord) -> dict[str, Any]:
         "signature": str(record.signature),
         "slot": record.slot,
         "err": error_json(record.err),
-        "memo": None,
+        "memo": _memos(record.transaction),
         "blockTime": record.block_time,
         "confirmationStatus": "finalized",
     }
@@ -152,9 +160,21 @@ def transaction_json(record: TransactionRecord, encoding: str) -> dict[str, Any]
         "transaction": encoded,
         "meta": _meta_json(record),
     }
-    version = transaction.version
+    version = transaction.version()
     result["version"] = version if isinstance(version, int) else "legacy"
     return result
+
+
+def _memos(transaction: VersionedTransaction) -> str | None:
+    # Agave's format: "[<byte length>] <text>" per memo instruction, joined by "; ".
+    message = transaction.message
+    keys = list(message.account_keys)
+    memos = []
+    for instruction in message.instructions:
+        if keys[instruction.program_id_index] in MEMO_PROGRAM_IDS:
+            data = bytes(instruction.data)
+            memos.append(f"[{len(data)}] {data.decode(errors='replace')}")
+    return "; ".join(memos) if memos else None
 
 
 def _meta_json(record: TransactionRecord) -> dict[str, Any]:

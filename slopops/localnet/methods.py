@@ -316,7 +316,7 @@ def get_transaction(bank: Bank, rpc_params: list[Any]) -> dict[str, Any] | None:
     record = bank.ledger.get(signature)
     if record is None:
         return None
-    version = record.transaction.version
+    version = record.transaction.version()
     max_version = options.get("maxSupportedTransactionVersion")
     if isinstance(version, int) and (max_version is None or version > max_version):
         raise RpcError(

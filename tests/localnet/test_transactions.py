@@ -12,9 +12,11 @@ from solana.rpc.core import RPCException
 from solana.rpc.models import TxOpts
 from solders.instruction import Instruction
 from solders.keypair import Keypair
+from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.rpc.errors import SendTransactionPreflightFailureMessage
 from solders.system_program import TransferParams, transfer
+from solders.transaction import VersionedTransaction
 from solders.transaction_status import (
     TransactionConfirmationStatus,
     TransactionErrorFieldless,
@@ -210,6 +212,26 @@ async def test_signatures_for_address_pages(fresh_localnet):
     assert [entry.signature for entry in until] == newest_first[:3]
     slots = [entry.slot for entry in everything]
     assert slots == sorted(slots, reverse=True)
+    assert everything[0].memo == "[6] page 4"
+    assert everything[-1].memo is None
+
+
+async def test_v0_transaction_needs_max_version(localnet, funded_payer):
+    async with AsyncClient(localnet.url) as client:
+        blockhash = (await client.get_latest_blockhash()).value.blockhash
+        message = MessageV0.try_compile(
+            funded_payer.pubkey(), [memo("version 0")], [], blockhash
+        )
+        transaction = VersionedTransaction(message, [funded_payer])
+        signature = (await client.send_transaction(transaction)).value
+        with pytest.raises(RPCException, match="maxSupportedTransactionVersion"):
+            await client.get_transaction(signature)
+        fetched = (
+            await client.get_transaction(signature, max_supported_transaction_version=0)
+        ).value
+    assert fetched.transaction.version == 0
+    assert fetched.transaction.meta.err is None
+    assert fetched.transaction.transaction.signatures[0] == signature
 
 
 async def test_duplicate_transaction_rejected(fresh_localnet):
