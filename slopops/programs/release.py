@@ -26,6 +26,7 @@ from slopops.programs.deploy import (
 from slopops.programs.elf import sha256_hex
 from slopops.programs.preflight import (
     PreflightReport,
+    check_genesis,
     preflight,
     read_elf,
     read_program,
@@ -74,6 +75,8 @@ async def _preflight(
     buffer_path = target.store().buffer_keypair_path(
         target.name, "release", sha256_hex(elf)
     )
+    # The genesis hash is checked before any other read, and again by preflight().
+    await check_genesis(session.rpc, target.name, target.rpc.genesis_hash)
     deployed = await read_program(session.rpc, target.name, session.program_id)
     return await preflight(
         session,
