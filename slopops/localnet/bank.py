@@ -30,7 +30,7 @@ from solders.account import Account
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
-from solders.message import Message, MessageV0
+from solders.message import Message, VersionedMessage
 from solders.pubkey import Pubkey
 from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.system_program import TransferParams, transfer
@@ -39,7 +39,11 @@ from solders.transaction_metadata import (
     FailedTransactionMetadata,
     TransactionMetadata,
 )
-from solders.transaction_status import TransactionErrorFieldless, TransactionErrorType
+from solders.transaction_status import (
+    TransactionErrorFieldless,
+    TransactionErrorType,
+    TransactionReturnData,
+)
 
 from slopops.localnet.fees import transaction_fee
 from slopops.localnet.ledger import Ledger, TransactionRecord
@@ -69,7 +73,7 @@ class Simulation:
     logs: list[str]
     units_consumed: int
     fee_lamports: int
-    return_data: object | None = None
+    return_data: TransactionReturnData | None = None
     # Accounts as the transaction left them; empty when it failed.
     post_accounts: dict[Pubkey, Account] = field(default_factory=dict)
 
@@ -142,7 +146,7 @@ class Bank:
         """Return the Unix time in seconds of ``slot``, if it exists."""
         return self._block_times.get(slot)
 
-    def fee_for_message(self, message: Message | MessageV0) -> int:
+    def fee_for_message(self, message: VersionedMessage) -> int:
         """Return the fee in lamports that ``message`` would pay."""
         return transaction_fee(message)
 
@@ -208,6 +212,7 @@ class Bank:
         )
         self.ledger.add(record)
         self.transaction_count += 1
+        logger.debug("%s landed in slot %d (err %s)", signature, self.slot, err)
         self._enter_slot(self.slot + 1)
         return record
 
@@ -278,6 +283,6 @@ def _rejection(err: TransactionErrorType) -> Simulation:
     return Simulation(err=err, logs=[], units_consumed=0, fee_lamports=0)
 
 
-def _return_data(meta: TransactionMetadata) -> object | None:
+def _return_data(meta: TransactionMetadata) -> TransactionReturnData | None:
     return_data = meta.return_data()
     return return_data if return_data.data else None

@@ -14,7 +14,7 @@ import solders.message
 from solders.account import Account
 
 from slopops.localnet import encoding, params
-from slopops.localnet.bank import Bank, TransactionRejected
+from slopops.localnet.bank import Bank, Simulation, TransactionRejected
 from slopops.localnet.errors import (
     INTERNAL_ERROR,
     SEND_TRANSACTION_PREFLIGHT_FAILURE,
@@ -196,7 +196,7 @@ def get_program_accounts(bank: Bank, rpc_params: list[Any]) -> Any:
     matches = [
         {"pubkey": str(address), "account": _account_json(account, options)}
         for address, account in bank.svm.get_program_accounts(program_id)
-        if all(matches(bytes(account.data)) for matches in filters)
+        if all(accepts(bytes(account.data)) for accepts in filters)
     ]
     if options.get("withContext"):
         return encoding.with_context(bank, matches)
@@ -240,7 +240,9 @@ def send_transaction(bank: Bank, rpc_params: list[Any]) -> str:
         # A validator would drop such a transaction silently, but this chain
         # makes no blocks while idle, so a client waiting for the blockhash
         # to expire would wait forever: it gets the error at once instead.
-        raise _preflight_failure(exc.simulation) from exc
+        raise _preflight_failure(
+            exc.simulation, "Transaction rejected before execution: "
+        ) from exc
     return str(record.signature)
 
 
@@ -370,7 +372,9 @@ def _program_account_filter(spec: Any) -> Callable[[bytes], bool]:
     raise params.invalid(f"unsupported filter {spec!r}; use dataSize or memcmp")
 
 
-def _simulated_accounts(bank: Bank, simulation: Any, options: dict[str, Any]) -> Any:
+def _simulated_accounts(
+    bank: Bank, simulation: Simulation, options: dict[str, Any]
+) -> Any:
     requested = options.get("accounts")
     if not requested:
         return None
@@ -389,9 +393,11 @@ def _simulated_accounts(bank: Bank, simulation: Any, options: dict[str, Any]) ->
     return accounts
 
 
-def _preflight_failure(simulation: Any) -> RpcError:
+def _preflight_failure(
+    simulation: Simulation, prefix: str = "Transaction simulation failed: "
+) -> RpcError:
     return RpcError(
         SEND_TRANSACTION_PREFLIGHT_FAILURE,
-        "Transaction simulation failed: " + encoding.describe_error(simulation.err),
+        prefix + encoding.describe_error(simulation.err),
         encoding.simulation_json(simulation),
     )
