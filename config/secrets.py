@@ -67,9 +67,32 @@ def fly_api_token(settings: Settings) -> str:
     return read_secret(settings, "mcp.fly_api_token")
 
 
-def mem0_dsn(settings: Settings) -> str:
-    """Return the libpq connection string of the mem0 database."""
-    return read_secret(settings, "mem0.dsn")
+def mem0_dsn(settings: Settings, database: str = "mem0") -> str:
+    """Return the libpq connection string of the mem0 database.
+
+    Without ``dsn`` or ``dsn_file``, the embedded PostgreSQL running from
+    ``mem0.embedded_dir`` (started by ``slopops stack up``) is used, with
+    ``database`` on it.
+
+    Raises:
+        SecretError: No DSN is set and no embedded server runs, or the DSN
+            file is missing, empty or readable by others.
+    """
+    mem0 = settings.mem0
+    if mem0.dsn is not None or mem0.dsn_file is not None or not mem0.embedded_dir:
+        return read_secret(settings, "mem0.dsn")
+    # Imported here: the settings package otherwise needs no database driver.
+    from slopops.stack.postgres import running_server
+
+    data_dir = settings.resolve(mem0.embedded_dir)
+    server = running_server(data_dir)
+    if server is None:
+        raise SecretError(
+            "mem0.embedded_dir",
+            f"no embedded PostgreSQL runs from {str(data_dir)!r}; start it with "
+            "`slopops stack up`, or set SLOPOPS_MEM0__DSN",
+        )
+    return server.dsn(database)
 
 
 def rpc_api_key(settings: Settings) -> str | None:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from config import ProfileError, load_settings
+from config import ProfileError, Settings, load_settings
 from slopops.errors import SlopopsError
 from slopops.stack.manager import ServiceStatus, Stack
 from slopops.stack.prefect_server import api_url
@@ -62,7 +62,8 @@ EnvOption = Annotated[
     str,
     typer.Option(
         "--env",
-        help="Profile whose mem0 DSN, when set, replaces the embedded PostgreSQL.",
+        help="Profile whose mem0 settings decide PostgreSQL: a DSN leaves it out, "
+        "an embedded_dir becomes its data directory.",
     ),
 ]
 ConfigDirOption = Annotated[
@@ -87,9 +88,9 @@ def up(
 ) -> None:
     """Start every service that is not running and wait until all are ready."""
     left_out = _parse_without(without)
-    if "postgres" not in left_out and _profile_names_dsn(env, config_dir):
-        console.print(f"mem0: the {env} profile names a DSN; PostgreSQL not started")
-        left_out.add("postgres")
+    postgres_data_dir = None
+    if "postgres" not in left_out:
+        postgres_data_dir = _postgres_data_dir(env, config_dir, left_out)
     try:
         config = StackConfig(
             state_dir=state_dir,
@@ -98,6 +99,7 @@ def up(
             chains=() if "chains" in left_out else _parse_chains(chain),
             arlocal_port=None if "arlocal" in left_out else arlocal_port,
             postgres_port=None if "postgres" in left_out else postgres_port,
+            postgres_data_dir=postgres_data_dir,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--host") from exc
@@ -157,13 +159,26 @@ def _parse_without(values: list[str] | None) -> set[str]:
     return left_out
 
 
-def _profile_names_dsn(env: str, config_dir: Path | None) -> bool:
+def _postgres_data_dir(
+    env: str, config_dir: Path | None, left_out: set[str]
+) -> Path | None:
+    """Return the profile's embedded PostgreSQL directory; a DSN leaves it out."""
+    mem0 = (settings := _load_profile(env, config_dir)).mem0
+    if mem0.dsn is not None or mem0.dsn_file is not None:
+        console.print(f"mem0: the {env} profile names a DSN; PostgreSQL not started")
+        left_out.add("postgres")
+        return None
+    if mem0.embedded_dir is None:
+        return None
+    return settings.resolve(mem0.embedded_dir)
+
+
+def _load_profile(env: str, config_dir: Path | None) -> Settings:
     try:
-        mem0 = load_settings(env, config_dir).mem0
+        return load_settings(env, config_dir)
     except ProfileError as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from exc
-    return mem0.dsn is not None or mem0.dsn_file is not None
 
 
 def _print_table(statuses: list[ServiceStatus]) -> None:

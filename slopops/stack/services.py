@@ -53,6 +53,8 @@ class StackConfig:
     arlocal_port: int | None = 1984
     # 5432 is left to a system PostgreSQL.
     postgres_port: int | None = 5433
+    # Data directory of the embedded PostgreSQL; None: <state_dir>/postgres/data.
+    postgres_data_dir: Path | None = None
     workspace_dir: Path = field(default=WORKSPACE_DIR)
 
     def __post_init__(self) -> None:
@@ -70,6 +72,8 @@ def save_config(config: StackConfig) -> None:
     data = asdict(config)
     data["state_dir"] = str(config.state_dir.resolve())
     data["workspace_dir"] = str(config.workspace_dir)
+    if config.postgres_data_dir is not None:
+        data["postgres_data_dir"] = str(config.postgres_data_dir.resolve())
     config.state_dir.mkdir(parents=True, exist_ok=True)
     (config.state_dir / CONFIG_FILE_NAME).write_text(json.dumps(data, indent=2) + "\n")
 
@@ -82,6 +86,8 @@ def load_config(state_dir: Path) -> StackConfig:
         return StackConfig(state_dir=state_dir)
     data["state_dir"] = Path(data["state_dir"])
     data["workspace_dir"] = Path(data["workspace_dir"])
+    if data.get("postgres_data_dir") is not None:
+        data["postgres_data_dir"] = Path(data["postgres_data_dir"])
     data["chains"] = tuple((seed, int(port)) for seed, port in data["chains"])
     return StackConfig(**data)
 
@@ -94,7 +100,9 @@ def build_services(config: StackConfig) -> list[Service]:
     if config.arlocal_port is not None:
         services.append(_arlocal_service(config.host, config.arlocal_port))
     if config.postgres_port is not None:
-        services.append(_postgres_service(config.postgres_port))
+        services.append(
+            _postgres_service(config.postgres_port, config.postgres_data_dir)
+        )
     return services
 
 
@@ -165,7 +173,7 @@ def _arlocal_service(host: str, port: int) -> Service:
     )
 
 
-def _postgres_service(port: int) -> Service:
+def _postgres_service(port: int, data_dir: Path | None) -> Service:
     # start_postgres always binds 127.0.0.1.
     dsn = f"postgresql://{SUPERUSER}@{POSTGRES_HOST}:{port}/postgres"
     return Service(
@@ -174,7 +182,7 @@ def _postgres_service(port: int) -> Service:
         port=port,
         url=dsn,
         start=lambda directory: (
-            start_postgres(data_dir=directory / "data", port=port).pid
+            start_postgres(data_dir=data_dir or directory / "data", port=port).pid
         ),
         ready=lambda: _postgres_accepts(dsn),
     )

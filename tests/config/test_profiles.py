@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from config import ENVIRONMENTS, ProfileError, load_settings
+from config.profiles import CONFIG_DIR
+from slopops.localnet import genesis_hash_for
 from tests.config.conftest import WriteProfile
 from tests.config.helpers import write_private
 
@@ -20,6 +22,15 @@ def test_shipped_profile_loads(env: str) -> None:
     assert settings.environment == env
     assert settings.simulation is False
     assert settings.rpc.genesis_hash
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_simulation_profile_matches_local_chain(env: str) -> None:
+    settings = load_settings(env, CONFIG_DIR / "simulation")
+
+    assert settings.simulation is True
+    assert settings.rpc.url.host == "127.0.0.1"
+    assert settings.rpc.genesis_hash == str(genesis_hash_for(env))
 
 
 def test_shipped_mainnet_profile_is_not_on_this_machine() -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -15,6 +19,8 @@ from config.secrets import (
     rpc_api_key,
     rpc_urls,
 )
+from slopops.stack.postgres import start_postgres
+from slopops.stack.process import free_port
 from tests.config.conftest import WriteProfile
 from tests.config.helpers import write_private
 
@@ -115,3 +121,40 @@ def test_rpc_key_added_to_primary_only(
     query = parse_qs(urlsplit(primary).query)
     assert query == {"region": ["eu"], "api-key": ["k3y/+&="]}
     assert fallback == "https://fallback.example.test/"
+
+
+def _embedded_profile(data_dir: Path) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        data["mem0"] = {"kind": "postgresql", "embedded_dir": str(data_dir)}
+
+    return edit
+
+
+def test_mem0_dsn_embedded_not_running(
+    write_profile: WriteProfile, profile_dir: Path
+) -> None:
+    write_profile(edit=_embedded_profile(profile_dir.parent / "pg"))
+    settings = load_settings("devnet", profile_dir)
+
+    with pytest.raises(SecretError, match="start it with `slopops stack up`") as info:
+        mem0_dsn(settings)
+
+    assert info.value.field == "mem0.embedded_dir"
+
+
+def test_mem0_dsn_embedded_running(
+    write_profile: WriteProfile, profile_dir: Path
+) -> None:
+    # Outside pytest's tmp_path: the unprivileged server user must enter it.
+    root = Path(tempfile.mkdtemp(prefix="slopops-config-pg-"))
+    server = start_postgres(data_dir=root / "data", port=free_port())
+    try:
+        write_profile(edit=_embedded_profile(root / "data"))
+        settings = load_settings("devnet", profile_dir)
+
+        dsn = mem0_dsn(settings, database="postgres")
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+    assert dsn == f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
