@@ -3,19 +3,19 @@
 LiteSVM executes transactions but has no blocks. :class:`Bank` adds what a
 validator's RPC clients rely on:
 
-- every landed transaction gets its own slot, and each slot its own
-  blockhash, derived from the genesis hash so chains of different seeds
-  never share one;
-- a blockhash stays valid for :data:`MAX_PROCESSING_AGE` blocks, as on a
-  validator (LiteSVM itself accepts only its latest blockhash, so its own
-  check is off and this class checks instead);
-- airdrops are real transfers from a faucet account, so they have
-  signatures and history like any other transaction;
-- the :class:`~slopops.localnet.ledger.Ledger` keeps every landed
+- Every landed transaction gets its own slot, and each slot its own
+  blockhash. Blockhashes derive from the genesis hash, so chains of
+  different seeds never share one.
+- A blockhash stays valid for :data:`MAX_PROCESSING_AGE` blocks, as on a
+  validator. LiteSVM itself accepts only its latest blockhash, so its own
+  check is off and this class checks instead.
+- Airdrops are real transfers from a faucet account, so they have
+  signatures and history like any other transaction.
+- The :class:`~slopops.localnet.ledger.Ledger` keeps every landed
   transaction for as long as the process lives.
 
-A slot is final as soon as it exists: the chain has one node and no forks.
-The bank is not thread-safe; the server serializes every call.
+A slot is final as soon as it exists, because the chain has one node and no
+forks. The bank is not thread-safe, so the server serializes every call.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from slopops.localnet.ledger import Ledger, TransactionRecord
 
 logger = logging.getLogger(__name__)
 
-# A blockhash is valid for 150 blocks after the one it names, as agave's
-# MAX_PROCESSING_AGE; lastValidBlockHeight is the blockhash's height + 150.
+# A blockhash is valid for 150 blocks after its own, as agave's
+# MAX_PROCESSING_AGE. So lastValidBlockHeight is the blockhash's height + 150.
 MAX_PROCESSING_AGE = 150
 # 500 million SOL, enough for 5 million airdrops of 100 SOL.
 FAUCET_LAMPORTS = 500_000_000 * 1_000_000_000
@@ -74,7 +74,7 @@ class Simulation:
     units_consumed: int
     fee_lamports: int
     return_data: TransactionReturnData | None = None
-    # Accounts as the transaction left them; empty when it failed.
+    # Accounts as the transaction left them. Empty when it failed.
     post_accounts: dict[Pubkey, Account] = field(default_factory=dict)
 
 
@@ -125,7 +125,7 @@ class Bank:
 
     @property
     def block_height(self) -> int:
-        """The current block height; every slot has a block, so it is the slot."""
+        """The current block height, equal to the slot: every slot has a block."""
         return self.slot
 
     @property
@@ -173,7 +173,7 @@ class Bank:
         return simulation
 
     def process(self, transaction: VersionedTransaction) -> TransactionRecord:
-        """Execute ``transaction``; if it lands, record it and open a new slot.
+        """Execute ``transaction``, then record it and open a new slot if it lands.
 
         A transaction that fails during execution still lands: it pays its fee
         and is recorded with its error.
@@ -234,7 +234,7 @@ class Bank:
     def _precheck(
         self, transaction: VersionedTransaction, *, check_blockhash: bool
     ) -> Simulation | None:
-        # LiteSVM's history holds only the newest transactions, so duplicates
+        # LiteSVM's history keeps only the newest transactions, so duplicates
         # and blockhash age are checked against this bank's own records.
         if self.ledger.get(transaction.signatures[0]) is not None:
             return _rejection(TransactionErrorFieldless.AlreadyProcessed)

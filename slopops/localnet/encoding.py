@@ -114,7 +114,7 @@ def simulation_json(
 
 
 def signature_status_json(record: TransactionRecord) -> dict[str, Any]:
-    """Return a landed transaction's status; every slot is final at once."""
+    """Return a landed transaction's status, which is always finalized."""
     err = error_json(record.err)
     return {
         "slot": record.slot,

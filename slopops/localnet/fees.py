@@ -26,8 +26,9 @@ MAX_COMPUTE_UNIT_LIMIT = 1_400_000
 COMPUTE_BUDGET_PROGRAM_ID = Pubkey.from_string(
     "ComputeBudget111111111111111111111111111111"
 )
-# NOTE: the precompiles (ed25519, secp256k1, secp256r1) are left out, and
-# their signatures are not counted; fees of transactions using them may be low.
+# NOTE: the precompiles (ed25519, secp256k1, secp256r1) are left out and
+# their signatures are not counted, so fees of transactions using them may
+# be quoted too low.
 BUILTIN_PROGRAM_IDS = frozenset(
     Pubkey.from_string(address)
     for address in (

@@ -34,7 +34,7 @@ def config(params: list[Any], index: int) -> dict[str, Any]:
     value = params[index]
     if not isinstance(value, dict):
         raise invalid(f"expected a configuration object at position {index}")
-    # Clients send unset options as null; they mean the default.
+    # Clients send unset options as null, meaning the default.
     return {key: option for key, option in value.items() if option is not None}
 
 
@@ -73,7 +73,7 @@ def string_list(value: Any, name: str, *, max_length: int) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise invalid(f"{name} must be a list of strings")
     if len(value) > max_length:
-        raise invalid(f"{name} has {len(value)} entries; the maximum is {max_length}")
+        raise invalid(f"{name} has {len(value)} entries, more than {max_length}")
     return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -34,7 +35,7 @@ DEFAULT_PORT = 8899
 
 
 class RpcServer:
-    """Dispatches JSON-RPC requests to the method handlers, one at a time."""
+    """The JSON-RPC dispatcher, running one request at a time on a bank."""
 
     def __init__(self, bank: Bank) -> None:
         self.bank = bank
@@ -115,6 +116,13 @@ class RpcServer:
             return handler(self.bank, params)
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def _request_id(payload: Any) -> Any:
     return payload.get("id") if isinstance(payload, dict) else None
 
@@ -130,6 +138,12 @@ def serve(seed: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> N
         PortInUseError: Another process is listening on ``port``.
     """
     check_port_free(host, port, "localnet")
+    if not _is_loopback(host):
+        logger.warning(
+            "localnet binds %s, which other hosts may reach; its faucet gives "
+            "SOL to anyone, so bind 127.0.0.1 unless you need otherwise",
+            host,
+        )
     bank = Bank(seed)
     config = uvicorn.Config(
         RpcServer(bank).app(),
