@@ -3,6 +3,8 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# Prefect keeps its profile and database here during the tests, not in ~/.prefect.
+TEST_PREFECT_HOME := $(CURDIR)/.state/test-prefect
 
 .PHONY: install lint test demo clean
 
@@ -12,6 +14,7 @@ $(BIN)/slopops: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# npm ci installs exactly what tools/package-lock.json lists.
 tools/node_modules/.package-lock.json: tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund
 	touch $@
@@ -23,8 +26,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# pytest exits non-zero when a test fails and when no test ran (code 5).
 test: lint
-	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	mkdir -p $(TEST_PREFECT_HOME)
+	PREFECT_HOME=$(TEST_PREFECT_HOME) PREFECT_SERVER_ANALYTICS_ENABLED=false \
+		$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/slopops demo
