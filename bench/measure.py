@@ -36,8 +36,8 @@ def peak_rss_bytes(children: bool = False) -> int:
     Linux reports ``ru_maxrss`` in KiB. For children, it is the largest peak of
     any one terminated and waited-for child, not their sum.
     """
-    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
-    return resource.getrusage(who).ru_maxrss * 1024
+    target = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(target).ru_maxrss * 1024
 
 
 def tree_rss_bytes(pids: list[int]) -> int:

@@ -92,32 +92,27 @@ def main(argv: list[str]) -> int:
             runs.append(_full_stack(root))
         finally:
             shutil.rmtree(root, ignore_errors=True)
+    _print_figures(baseline, runs)
+    return 0
+
+
+def _print_figures(baseline: list[float], runs: list[dict[str, float]]) -> None:
+    up = median([run["up"] for run in runs])
     services = int(runs[0]["services"])
     figure("prefect server alone ready", seconds(median(baseline)), "baseline")
     figure(
         f"stack up ready ({services} services)",
-        seconds(median([run["up"] for run in runs])),
+        seconds(up),
         f"< {GOAL_UP_SECONDS:.0f} s",
     )
-    figure(
-        "stack up over the server alone",
-        seconds(median([run["up"] for run in runs]) - median(baseline)),
-        "< 10 s",
-    )
+    figure("stack up over the server alone", seconds(up - median(baseline)), "< 10 s")
     figure(
         "stack up again (all running)",
         seconds(median([run["again"] for run in runs])),
         "< 5 s",
     )
     figure("stack down", seconds(median([run["down"] for run in runs])), "< 30 s")
-    figure(
-        "processes left after down",
-        str(int(max(run["left"] for run in runs))),
-        "0",
-    )
-    figure(
-        "stack resident memory when ready",
-        mebibytes(int(median([run["rss"] for run in runs]))),
-        "report only",
-    )
-    return 0
+    left = int(max(run["left"] for run in runs))
+    figure("processes left after down", str(left), "0")
+    rss = int(median([run["rss"] for run in runs]))
+    figure("stack resident memory when ready", mebibytes(rss), "report only")

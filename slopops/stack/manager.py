@@ -1,7 +1,7 @@
 """Start, check and stop a list of services that share one state directory.
 
-Each :class:`Service` says how to start it and how to probe it; the manager
-knows nothing about any one service. It keeps a record per running service,
+Each :class:`Service` defines how it starts and how it is probed, so the
+manager has no code for any one service. It keeps a record per running service,
 ``<state_dir>/records/<name>.json`` with the PID and the process's start time, so a
 later ``down`` or ``status`` in another process finds it, and a PID reused by
 an unrelated process is never signalled.
@@ -41,7 +41,7 @@ class Service:
         url: Where clients reach it.
         start: Starts the service in the given state subdirectory, waits until
             it is ready and returns the PID of its root process.
-        ready: Probe that returns True while the service answers.
+        ready: Probe that returns True while the service accepts requests.
         after: Names of services that must be ready before this one starts.
     """
 

@@ -14,12 +14,12 @@ import httpx
 
 from slopops.stack.process import ServiceProcess, check_port_free, spawn
 
-# Prefect 3.9 needs about 11 s to report healthy on a first start (it creates
-# its SQLite database) and about 4 s after that, on 2 cores.
+# On 2 cores, Prefect 3.9 took 9 to 20 s to report healthy on a first start,
+# when it creates its SQLite database; the timeout leaves room for a busy machine.
 SERVER_TIMEOUT_SECONDS = 90.0
 WORKER_TIMEOUT_SECONDS = 60.0
-# Seconds between the worker's polls for scheduled runs (Prefect's default is
-# 10); 1 s brings a `prefect deployment run` to Running in about 6 s.
+# Seconds between the worker's polls for scheduled runs. Prefect's default is
+# 10 s, which would add up to 10 s to every run the demo and the tests start.
 WORKER_QUERY_SECONDS = 1
 
 
@@ -138,7 +138,7 @@ def start_prefect_worker(
 
 
 def is_server_healthy(url: str) -> bool:
-    """Return whether the Prefect API at ``url`` answers its health check."""
+    """Return whether the Prefect API at ``url`` returns 200 from ``/health``."""
     try:
         return httpx.get(f"{url}/health", timeout=2.0).status_code == 200
     except httpx.HTTPError:

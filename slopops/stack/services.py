@@ -120,8 +120,8 @@ def _prefect_services(config: StackConfig) -> list[Service]:
         ),
         ready=lambda: is_server_healthy(url),
     )
-    # The worker shares the server's PREFECT_HOME so the CLI of either sees
-    # the same profile.
+    # The worker uses the server's PREFECT_HOME, so both read the same Prefect
+    # profile.
     server_dir = config.state_dir.resolve() / "prefect-server"
     worker = Service(
         name="prefect-worker",
