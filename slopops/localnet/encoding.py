@@ -19,6 +19,7 @@ from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionErrorType
 
 from slopops.localnet.bank import Bank, Simulation
+from slopops.localnet.error_text import describe_transaction_error
 from slopops.localnet.errors import INVALID_PARAMS, RpcError
 from slopops.localnet.ledger import TransactionRecord
 
@@ -49,9 +50,8 @@ def error_json(err: TransactionErrorType | None) -> Any:
 
 
 def describe_error(err: TransactionErrorType | None) -> str:
-    """Return a transaction error as short text for an error message."""
-    value = error_json(err)
-    return value if isinstance(value, str) else json.dumps(value)
+    """Return a transaction error as agave's text, e.g. "Blockhash not found"."""
+    return describe_transaction_error(error_json(err))
 
 
 def encode_data(data: bytes, encoding: str) -> list[str]:

@@ -129,7 +129,10 @@ async def test_preflight_failure_returns_simulation(localnet, funded_payer):
         history = (await client.get_signatures_for_address(payer)).value
     failure = raised.value.args[0]
     assert isinstance(failure, SendTransactionPreflightFailureMessage)
-    assert failure.message.startswith("Transaction simulation failed")
+    assert failure.message == (
+        "Transaction simulation failed: "
+        "Error processing Instruction 0: custom program error: 0x1"
+    )
     assert isinstance(failure.data.err, TransactionErrorInstructionError)
     assert any("insufficient lamports" in line for line in failure.data.logs)
     assert failure.data.units_consumed == 150
@@ -160,6 +163,7 @@ async def test_expired_blockhash_is_rejected(fresh_localnet):
         failure = raised.value.args[0]
         assert isinstance(failure, SendTransactionPreflightFailureMessage)
         assert failure.data.err == TransactionErrorFieldless.BlockhashNotFound
+        assert failure.message.endswith("Blockhash not found")
 
 
 async def test_each_landed_transaction_gets_a_slot(fresh_localnet):
@@ -247,6 +251,7 @@ async def test_duplicate_transaction_rejected(fresh_localnet):
             await client.send_transaction(transaction, TxOpts(skip_preflight=True))
     failure = raised.value.args[0]
     assert failure.data.err == TransactionErrorFieldless.AlreadyProcessed
+    assert "This transaction has already been processed" in failure.message
 
 
 async def test_bad_signature_rejected(localnet, funded_payer):
