@@ -19,9 +19,9 @@ import email.utils
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -30,6 +30,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from config.settings import RpcSettings
+from slopops.errors import SlopopsError
 from slopops.solana.errors import (
     PreflightFailedError,
     RpcResponseError,
@@ -37,6 +38,8 @@ from slopops.solana.errors import (
 )
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # JSON-RPC errors of a node that is behind or unhealthy: another node may answer.
 _NODE_UNHEALTHY_CODES = {-32004, -32005, -32014, -32016}
@@ -123,6 +126,7 @@ class RpcClient:
         self._cooling_until = [0.0] * len(self.urls)
         self._rate_limited_until = [0.0] * len(self.urls)
         self._ids = itertools.count(1)
+        self._batches_supported = True
         self._http = httpx.AsyncClient(
             timeout=timeout_seconds,
             transport=transport,
@@ -172,17 +176,32 @@ class RpcClient:
     async def _call(
         self, method: str, params: list[Any], *, failover_after_send: bool
     ) -> Any:
-        payload = {
+        payload = self._payload(method, params)
+
+        async def attempt(index: int) -> Any:
+            return self._result(method, await self._exchange(index, payload, method))
+
+        return await self._with_failover(method, attempt, failover_after_send)
+
+    def _payload(self, method: str, params: list[Any]) -> dict[str, Any]:
+        return {
             "jsonrpc": "2.0",
             "id": next(self._ids),
             "method": method,
             "params": params,
         }
+
+    async def _with_failover(
+        self,
+        method: str,
+        attempt: Callable[[int], Awaitable[T]],
+        failover_after_send: bool,
+    ) -> T:
         last_reason = "no attempt"
         for _ in range(self.rounds * len(self.urls)):
             index = await self._next_endpoint()
             try:
-                return await self._post(index, payload)
+                return await attempt(index)
             except _EndpointFailure as failure:
                 last_reason = failure.reason
                 self._block(index, failure)
@@ -227,10 +246,12 @@ class RpcClient:
             seconds,
         )
 
-    async def _post(self, index: int, payload: dict[str, Any]) -> Any:
-        url = self.urls[index]
+    async def _exchange(self, index: int, payload: Any, method: str) -> Any:
+        """POST ``payload`` to endpoint ``index`` and return the decoded body."""
         try:
-            response = await self._http.post(url, json=payload, params=self._params)
+            response = await self._http.post(
+                self.urls[index], json=payload, params=self._params
+            )
         except httpx.ConnectError as exc:
             raise _EndpointFailure(f"connection failed: {exc}", sent=False) from exc
         except httpx.TimeoutException as exc:
@@ -247,30 +268,22 @@ class RpcClient:
             raise _EndpointFailure(f"HTTP {response.status_code}")
         if response.status_code != 200:
             raise RpcResponseError(
-                str(payload["method"]),
+                method,
                 response.status_code,
                 f"HTTP {response.status_code}: {response.text[:200]}",
             )
-        return self._result(payload, response)
-
-    def _result(self, payload: dict[str, Any], response: httpx.Response) -> Any:
-        method = str(payload["method"])
         try:
-            body = response.json()
+            return response.json()
         except ValueError as exc:
             raise _EndpointFailure(f"invalid JSON body: {exc}") from exc
+
+    def _result(self, method: str, body: Any) -> Any:
         error = body.get("error") if isinstance(body, dict) else None
         if error:
-            code = int(error.get("code", 0))
-            message = str(error.get("message", ""))
-            if code in _NODE_UNHEALTHY_CODES:
-                raise _EndpointFailure(f"node unhealthy: {code} {message}")
-            error_class = (
-                PreflightFailedError
-                if code == _PREFLIGHT_FAILURE_CODE
-                else RpcResponseError
-            )
-            raise error_class(method, code, message, error.get("data"))
+            raised = _response_error(method, error)
+            if isinstance(raised, RpcUnavailableError):
+                raise _EndpointFailure(raised.reason)
+            raise raised
         if not isinstance(body, dict) or "result" not in body:
             raise _EndpointFailure("response has neither result nor error")
         return body["result"]
@@ -375,16 +388,72 @@ class RpcClient:
             PreflightFailedError: The preflight simulation failed.
             RpcResponseError: The node rejected the transaction.
         """
-        params = [
-            base64.b64encode(wire).decode(),
-            {
-                "encoding": "base64",
-                "skipPreflight": skip_preflight,
-                "preflightCommitment": self.commitment,
-            },
-        ]
+        params = _send_params(wire, skip_preflight, self)
         result = await self._call("sendTransaction", params, failover_after_send=False)
         return Signature.from_string(str(result))
+
+    async def send_transactions(
+        self, wires: Sequence[bytes], *, skip_preflight: bool = False
+    ) -> list[Signature | SlopopsError]:
+        """Send signed transactions in one JSON-RPC batch request.
+
+        Each transaction gets its signature, or the error the node returned
+        for it (an :class:`RpcUnavailableError` when its status is unknown).
+        An endpoint that does not answer batches with a list gets single
+        requests from then on.
+
+        Raises:
+            RpcUnavailableError: The request failed as a whole; the status of
+                every transaction in it is unknown.
+        """
+        if not self._batches_supported or len(wires) == 1:
+            return list(
+                await asyncio.gather(
+                    *(self._send_single(w, skip_preflight) for w in wires)
+                )
+            )
+        payloads = [
+            self._payload("sendTransaction", _send_params(w, skip_preflight, self))
+            for w in wires
+        ]
+
+        async def attempt(index: int) -> Any:
+            return await self._exchange(index, payloads, "sendTransaction")
+
+        try:
+            body = await self._with_failover(
+                "sendTransaction", attempt, failover_after_send=False
+            )
+        except RpcResponseError as exc:
+            # An HTTP 4xx answer to the batch as a whole: nothing was processed.
+            body = {"error": exc.rpc_message}
+        if not isinstance(body, list):
+            logger.info(
+                "RPC endpoint returned no list for a batch; sending singly from now"
+            )
+            self._batches_supported = False
+            return await self.send_transactions(wires, skip_preflight=skip_preflight)
+        by_id = {item.get("id"): item for item in body if isinstance(item, dict)}
+        return [self._batch_item(by_id.get(p["id"])) for p in payloads]
+
+    async def _send_single(
+        self, wire: bytes, skip_preflight: bool
+    ) -> Signature | SlopopsError:
+        try:
+            return await self.send_transaction(wire, skip_preflight=skip_preflight)
+        except SlopopsError as exc:
+            return exc
+
+    def _batch_item(self, item: dict[str, Any] | None) -> Signature | SlopopsError:
+        method = "sendTransaction"
+        if item is None:
+            return RpcUnavailableError(method, self.endpoints, "missing in batch")
+        if item.get("error"):
+            return _response_error(method, item["error"])
+        try:
+            return Signature.from_string(str(item.get("result")))
+        except ValueError:
+            return RpcUnavailableError(method, self.endpoints, "invalid signature")
 
     async def signature_statuses(
         self, signatures: Sequence[Signature]
@@ -418,6 +487,28 @@ class RpcClient:
             config["before"] = before
         result = await self.call("getSignaturesForAddress", [str(address), config])
         return list(result)
+
+
+def _send_params(wire: bytes, skip_preflight: bool, client: RpcClient) -> list[Any]:
+    return [
+        base64.b64encode(wire).decode(),
+        {
+            "encoding": "base64",
+            "skipPreflight": skip_preflight,
+            "preflightCommitment": client.commitment,
+        },
+    ]
+
+
+def _response_error(method: str, error: dict[str, Any]) -> SlopopsError:
+    """Translate a JSON-RPC error object into the matching exception."""
+    code = int(error.get("code", 0))
+    message = str(error.get("message", ""))
+    if code in _NODE_UNHEALTHY_CODES:
+        return RpcUnavailableError(method, [], f"node unhealthy: {code} {message}")
+    if code == _PREFLIGHT_FAILURE_CODE:
+        return PreflightFailedError(method, code, message, error.get("data"))
+    return RpcResponseError(method, code, message, error.get("data"))
 
 
 def _account(value: dict[str, Any] | None) -> AccountInfo | None:

@@ -186,7 +186,7 @@ class TransactionSender:
                 fresh.append(queue.pop())
             if fresh:
                 await self._sign_all(fresh)
-                await asyncio.gather(*(self._send(p, skip) for p in fresh))
+                await self._send(fresh, skip)
                 in_flight.extend(fresh)
             confirmed = await self._poll(in_flight, skip)
             for pending in confirmed:
@@ -212,25 +212,42 @@ class TransactionSender:
             self._blockhash = await self.rpc.latest_blockhash()
         return self._blockhash
 
-    async def _send(self, pending: PendingTransaction, skip_preflight: bool) -> None:
-        pending.sends += 1
-        pending.sent_at = time.monotonic()
+    async def _send(
+        self, batch: list[PendingTransaction], skip_preflight: bool
+    ) -> None:
+        """Send ``batch`` in one JSON-RPC batch request.
+
+        An endpoint that does not take batches gets one request per item.
+        """
+        now = time.monotonic()
+        for pending in batch:
+            pending.sends += 1
+            pending.sent_at = now
         try:
-            await self.rpc.send_transaction(pending.wire, skip_preflight=skip_preflight)
+            outcomes = await self.rpc.send_transactions(
+                [p.wire for p in batch], skip_preflight=skip_preflight
+            )
         except TransientError as exc:
             # The status is unknown: the next poll decides whether to send again.
-            logger.debug(
-                "send of %s (%s) failed: %s", pending.label, pending.signature, exc
-            )
-        except RpcResponseError as exc:
-            if "already been processed" in exc.rpc_message.lower():
-                return
-            if "blockhash not found" in exc.rpc_message.lower():
-                # Unknown to this node yet or expired: the poll loop re-signs
-                # once the block height shows it expired.
-                logger.debug("blockhash of %s not found; will refresh", pending.label)
-                return
-            raise
+            logger.debug("sending %d transactions failed: %s", len(batch), exc)
+            return
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, SlopopsError):
+                self._check_send_error(pending, outcome)
+
+    def _check_send_error(self, pending: PendingTransaction, exc: SlopopsError) -> None:
+        if isinstance(exc, TransientError):
+            logger.debug("send of %s failed: %s", pending.label, exc)
+            return
+        message = exc.rpc_message.lower() if isinstance(exc, RpcResponseError) else ""
+        if "already been processed" in message:
+            return
+        if "blockhash not found" in message:
+            # Unknown to this node yet, or expired: the poll loop signs again
+            # once the block height shows that it expired.
+            logger.debug("blockhash of %s not found", pending.label)
+            return
+        raise exc
 
     async def _poll(
         self, in_flight: list[PendingTransaction], skip_preflight: bool
@@ -272,7 +289,7 @@ class TransactionSender:
                 _sign(pending, blockhash)
         for pending in stale:
             logger.debug("re-sending %s (%s)", pending.label, pending.signature)
-        await asyncio.gather(*(self._send(p, skip_preflight) for p in stale))
+        await self._send(stale, skip_preflight)
 
 
 def _sign(pending: PendingTransaction, blockhash: LatestBlockhash) -> None:

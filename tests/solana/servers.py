@@ -24,8 +24,8 @@ class Reply:
     delay_seconds: float = 0.0
 
 
-# Called with the parsed JSON-RPC request; returns the reply.
-Script = Callable[[dict[str, Any]], Reply]
+# Called with the parsed JSON-RPC request (a list for a batch); returns the reply.
+Script = Callable[[Any], Reply]
 
 
 @dataclass
@@ -37,7 +37,14 @@ class ScriptedServer:
     query_strings: list[str]
 
     def methods(self) -> list[str]:
-        return [request["method"] for request in self.requests]
+        """Return each request's method; a batch shows as ``batch:<method>``."""
+        names = []
+        for request in self.requests:
+            if isinstance(request, list):
+                names.append("batch:" + ",".join({r["method"] for r in request}))
+            else:
+                names.append(request["method"])
+        return names
 
 
 def result(request: dict[str, Any], value: Any) -> Reply:

@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from slopops.errors import TransientError
-from slopops.solana import RpcClient, RpcResponseError, RpcUnavailableError
+from slopops.solana import (
+    PreflightFailedError,
+    RpcClient,
+    RpcResponseError,
+    RpcUnavailableError,
+)
 from slopops.stack.process import free_port
 from tests.solana.servers import Reply, result, scripted_server
 
@@ -160,3 +165,48 @@ async def test_api_key_sent_and_not_shown() -> None:
 
     assert server.query_strings == ["api-key=s3cret"]
     assert "s3cret" not in str(caught.value)
+
+
+async def test_send_batch_returns_each_outcome() -> None:
+    signature = "1" * 64
+
+    def batch(requests: Any) -> Reply:
+        first, second = requests
+        rejected = {
+            "code": -32002,
+            "message": "Transaction simulation failed",
+            "data": {"err": "AccountNotFound", "logs": ["log line"]},
+        }
+        return Reply(
+            body=[
+                {"jsonrpc": "2.0", "id": second["id"], "error": rejected},
+                {"jsonrpc": "2.0", "id": first["id"], "result": signature},
+            ]
+        )
+
+    with scripted_server(batch) as server:
+        async with RpcClient([server.url]) as rpc:
+            sent, rejected = await rpc.send_transactions([b"one", b"two"])
+
+    assert str(sent) == signature
+    assert isinstance(rejected, PreflightFailedError)
+    assert rejected.logs == ["log line"]
+    assert server.methods() == ["batch:sendTransaction"]
+
+
+async def test_batch_refused_falls_back_to_single() -> None:
+    signature = "1" * 64
+
+    def singles_only(request: Any) -> Reply:
+        if isinstance(request, list):
+            error = {"code": -32600, "message": "batch requests are not allowed"}
+            return Reply(body={"jsonrpc": "2.0", "id": None, "error": error})
+        return result(request, signature)
+
+    with scripted_server(singles_only) as server:
+        async with RpcClient([server.url]) as rpc:
+            first = await rpc.send_transactions([b"one", b"two"])
+            second = await rpc.send_transactions([b"three", b"four"])
+
+    assert [str(s) for s in first + second] == [signature] * 4
+    assert server.methods() == ["batch:sendTransaction"] + ["sendTransaction"] * 4
