@@ -75,6 +75,22 @@ class SignatureStatus:
     confirmation_status: str | None
 
 
+class _RedactQuery(logging.Filter):
+    """Remove query strings (where the RPC API key travels) from httpx's logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _redact(str(arg)) if isinstance(arg, httpx.URL) else arg
+                for arg in record.args
+            )
+        return True
+
+
+# httpx logs every request URL at INFO, and the API key is a query parameter.
+logging.getLogger("httpx").addFilter(_RedactQuery())
+
+
 class _EndpointFailure(Exception):
     """One endpoint failed in a way another endpoint may not."""
 

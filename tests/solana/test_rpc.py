@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -157,7 +158,8 @@ async def test_send_after_refused_connection_fails_over() -> None:
     assert fallback.methods() == ["sendTransaction"]
 
 
-async def test_api_key_sent_and_not_shown() -> None:
+async def test_api_key_sent_and_not_shown(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     with scripted_server(status(500)) as server:
         async with RpcClient([server.url], api_key="s3cret", rounds=1) as rpc:
             with pytest.raises(RpcUnavailableError) as caught:
@@ -165,6 +167,8 @@ async def test_api_key_sent_and_not_shown() -> None:
 
     assert server.query_strings == ["api-key=s3cret"]
     assert "s3cret" not in str(caught.value)
+    assert any(r.name == "httpx" for r in caplog.records)
+    assert "s3cret" not in caplog.text
 
 
 async def test_send_batch_returns_each_outcome() -> None:
