@@ -1,0 +1,132 @@
+"""``slopops approve`` and ``slopops runs``: approvals through the Prefect API.
+
+Prefect has no CLI command to resume a paused run with input, so ``approve``
+reads the run's approval form, fills it and resumes the run through the API.
+The server validates the input against the form: a wrong bundle prefix or
+an empty approver is rejected and the run keeps waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from uuid import UUID
+
+import typer
+
+_BINDING = re.compile(r"^\^([0-9a-f]+)\$$")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``approve`` and ``runs`` to the ``slopops`` command line."""
+    app.command("approve")(approve)
+    app.command("runs")(runs)
+
+
+def approve(
+    flow_run_id: str = typer.Argument(..., help="Id of the paused promotion run."),
+    approver: str = typer.Option(
+        ..., "--approver", help="Your name, for the audit log."
+    ),
+    reject: bool = typer.Option(False, "--reject", help="Reject instead of approve."),
+    reason: str = typer.Option("", "--reason", help="Why, in a sentence."),
+    bundle: str | None = typer.Option(
+        None,
+        "--bundle",
+        help="First 8 characters of the bundle id you approve; default: the "
+        "run's own bundle, printed before resuming.",
+    ),
+) -> None:
+    """Approve or reject a promotion that waits for approval."""
+    from prefect.client.orchestration import get_client
+
+    run_id = _parse_id(flow_run_id)
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(run_id)
+        if flow_run.state is None or not flow_run.state.is_paused():
+            state = flow_run.state.name if flow_run.state else "unknown"
+            _fail(f"flow run {flow_run_id!r} is {state}, not waiting for approval")
+        schema, description = _form(client, flow_run)
+        prefix = bundle or _bound_prefix(schema)
+        if description:
+            typer.echo(description)
+        run_input = {
+            "approver": approver,
+            "decision": "reject" if reject else "approve",
+            "reason": reason,
+            "bundle": prefix,
+        }
+        result = client.resume_flow_run(run_id, run_input=run_input)
+    if result.status.value != "ACCEPT":
+        reason_text = result.details.reason if result.details else "no reason given"
+        _fail(f"the server rejected the input for run {flow_run_id!r}: {reason_text}")
+    verb = "rejected" if reject else "approved"
+    typer.echo(f"{verb} bundle {prefix} for run {flow_run_id} as {approver}")
+
+
+def _form(client: Any, flow_run: Any) -> tuple[dict[str, Any], str | None]:
+    keyset = flow_run.state.state_details.run_input_keyset
+    if not keyset:
+        _fail(f"flow run {flow_run.id} is paused but asks for no input")
+    schema = json.loads(client.read_flow_run_input(flow_run.id, keyset["schema"]))
+    try:
+        description = client.read_flow_run_input(flow_run.id, keyset["description"])
+    except Exception:  # noqa: BLE001 - a form may have no description
+        description = None
+    if description and description.startswith('"'):
+        description = json.loads(description)
+    return schema, description
+
+
+def _bound_prefix(schema: dict[str, Any]) -> str:
+    pattern = schema.get("properties", {}).get("bundle", {}).get("pattern", "")
+    match = _BINDING.match(pattern)
+    if match is None:
+        _fail("the run's approval form names no bundle; pass --bundle")
+    return match.group(1)  # type: ignore[union-attr]
+
+
+def runs() -> None:
+    """List flow runs that wait for approval, with their UI links."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_UI_URL
+
+    state_filter = FlowRunFilterState(
+        type=FlowRunFilterStateType(any_=[StateType.PAUSED])
+    )
+    with get_client(sync_client=True) as client:
+        waiting = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(state=state_filter)
+        )
+    if not waiting:
+        typer.echo("no flow run waits for approval")
+        return
+    ui_url = (PREFECT_UI_URL.value() or "").rstrip("/")
+    for flow_run in waiting:
+        bundle = flow_run.parameters.get("bundle", "")
+        environment = flow_run.parameters.get("environment", "")
+        link = f"{ui_url}/runs/flow-run/{flow_run.id}" if ui_url else ""
+        typer.echo(
+            f"{flow_run.id}  {flow_run.name}  {environment}  bundle {str(bundle)[:12]}"
+            f"  {link}"
+        )
+
+
+def _parse_id(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        _fail(f"invalid flow run id {value!r}; copy it from `slopops runs`")
+    raise AssertionError  # unreachable: _fail exits
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
