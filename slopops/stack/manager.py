@@ -20,7 +20,7 @@ from typing import Any
 import psutil
 
 from slopops.stack.errors import StackError
-from slopops.stack.process import check_port_free, stop_pid
+from slopops.stack.process import check_port_free, restore_sigint, stop_pid
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ class Stack:
             PortInUseError: A port is taken; the message names the process.
             ServiceStartError: A service exited or was not ready in time.
         """
+        # Before the start threads, so every service gets default SIGINT handling.
+        restore_sigint()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         running = {s.name: pid for s in self.services if (pid := self._pid(s.name))}
         to_start = [s for s in self.services if s.name not in running]

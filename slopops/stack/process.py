@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ def spawn(
         ServiceStartError: The process exited or was not ready within
             ``timeout_seconds``; the message ends with the log's last lines.
     """
+    restore_sigint()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
@@ -131,6 +133,23 @@ def spawn(
         time.sleep(poll_seconds)
     service.stop()
     raise ServiceStartError(name, f"not ready after {timeout_seconds:.0f} s", log_path)
+
+
+def restore_sigint() -> None:
+    """Give SIGINT a handler again if this process inherited it as ignored.
+
+    A shell ignores SIGINT in the commands it starts with ``&``, and children
+    inherit an ignored signal. A Prefect worker handles SIGTERM by sending
+    itself SIGINT, so with SIGINT ignored it never stops. A handler, unlike
+    SIG_IGN, is reset to the default in children at exec. Signal handlers can
+    be set in the main thread only, so elsewhere this does nothing; the stack
+    manager calls it from the main thread before it starts services in threads.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        logger.debug("SIGINT was ignored; restored its default handler")
 
 
 def _safe_ready(ready: Callable[[], bool]) -> bool:

@@ -1,0 +1,57 @@
+"""Process helpers: signal handling and stopping process trees."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from slopops.stack.process import stop_pid
+from tests.stack.helpers import alive, http_service, process_tree
+
+# Runs spawn() in a process that ignores SIGINT, as a shell's `cmd &` does, and
+# prints whether the spawned child still ignores it (1) or not (0).
+_SPAWN_WITH_SIGINT_IGNORED = """
+import signal, sys
+from pathlib import Path
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+from slopops.stack.process import spawn, stop_pid
+child = spawn("sleeper", ["sleep", "600"], url="-", log_path=Path(sys.argv[1]),
+              ready=lambda: True)
+with open(f"/proc/{child.pid}/status") as status:
+    line = next(line for line in status if line.startswith("SigIgn:"))
+stop_pid(child.pid)
+print(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+"""
+
+
+def test_spawned_child_gets_default_sigint(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _SPAWN_WITH_SIGINT_IGNORED, str(tmp_path / "log")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+    assert result.stdout.strip() == "0"
+
+
+def test_stop_pid_stops_tree_quickly(tmp_path: Path) -> None:
+    pid = http_service("tree").start(tmp_path)
+    pids = process_tree(pid)
+
+    started = time.monotonic()
+    stop_pid(pid)
+    elapsed = time.monotonic() - started
+
+    assert len(pids) == 2
+    assert alive(pids) == []
+    # The grandchild left the group and its zombie waits for PID 1; it counts
+    # as stopped at once instead of after the SIGKILL timeout.
+    assert elapsed < 5
+
+
+def test_stop_pid_of_missing_process() -> None:
+    stop_pid(2**22 + 12345)
