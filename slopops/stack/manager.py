@@ -43,6 +43,9 @@ class Service:
             it is ready and returns the PID of its root process.
         ready: Probe that returns True while the service accepts requests.
         after: Names of services that must be ready before this one starts.
+        cleanup: Called after the service's process tree is stopped, for what
+            left the tree: a PM2 daemon started over SSH, say. It must be
+            harmless when there is nothing to clean up.
     """
 
     name: str
@@ -52,6 +55,7 @@ class Service:
     start: Callable[[Path], int]
     ready: Callable[[], bool]
     after: tuple[str, ...] = ()
+    cleanup: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Stack:
         if len(set(names)) != len(names):
             raise ValueError(f"service names {names!r} are not unique")
         self.services = list(services)
+        self._by_name = {service.name: service for service in services}
         self.state_dir = state_dir.resolve()
 
     def up(self) -> list[ServiceStatus]:
@@ -153,8 +158,8 @@ class Stack:
 
     def _stop_status(self, name: str, url: str) -> ServiceStatus:
         pid = self._pid(name)
-        if pid is not None:
-            self._stop(name)
+        # Also without a live PID, so a cleanup still runs after a crash.
+        self._stop(name)
         return ServiceStatus(name, pid, url, "stopped" if pid else "not running")
 
     def _start_wave(self, wave: list[Service], started: list[str]) -> dict[str, int]:
@@ -189,6 +194,9 @@ class Stack:
         if pid is not None:
             logger.info("stopping %s (pid %d)", name, pid)
             stop_pid(pid)
+        service = self._by_name.get(name)
+        if service is not None and service.cleanup is not None:
+            service.cleanup()
         self._record_path(name).unlink(missing_ok=True)
 
     def _record_path(self, name: str) -> Path:

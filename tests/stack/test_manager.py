@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,28 @@ def test_unreadable_record_ignored(tmp_path: Path) -> None:
     stack = Stack([http_service("alpha")], tmp_path)
 
     assert stack.status()[0].status == "stopped"
+
+
+def test_down_runs_cleanup(tmp_path: Path, stacks: list[Stack]) -> None:
+    marker = tmp_path / "cleaned"
+    service = replace(http_service("alpha"), cleanup=lambda: marker.touch())
+    stack = Stack([service], tmp_path)
+    stacks.append(stack)
+    stack.up()
+
+    stack.down()
+
+    assert marker.exists()
+
+
+def test_cleanup_runs_when_process_gone(tmp_path: Path) -> None:
+    calls: list[str] = []
+    service = replace(http_service("alpha"), cleanup=lambda: calls.append("alpha"))
+    stack = Stack([service], tmp_path)
+    pid = stack.up()[0].pid or 0
+    stop_pid(pid)
+
+    statuses = stack.down()
+
+    assert statuses[0].status == "not running"
+    assert calls == ["alpha"]
