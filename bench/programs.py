@@ -152,6 +152,7 @@ async def _run(url: str, seed: str, directory: Path, runs: int) -> None:
             bare.append(
                 await bare_concurrent(session, elf, target.program.write_concurrency)
             )
+
     chunks = outcome.buffer.chunks_total
     figure(
         f"deploy 105 KB ELF, wall time (median of {runs})",

@@ -256,7 +256,7 @@ async def program_inventory_task(target: ProgramTarget) -> ProgramInventory:
 async def close_buffers_task(
     target: ProgramTarget, keep_rollback: bool = True
 ) -> CloseReport:
-    """Close our buffers (keeping the rollback buffer unless told) and report."""
+    """Close our buffers, except the rollback buffer when ``keep_rollback``."""
     report = await close_buffers(target, keep_rollback=keep_rollback)
     get_run_logger().info(
         "closed %d buffers of %s, recovered %d lamports",

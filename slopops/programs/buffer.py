@@ -1,8 +1,8 @@
 """Write a program file into a loader-v3 buffer, resuming an interrupted write.
 
-Write order: the buffer keypair is saved (mode 0600) before any lamports
-move; then one transaction creates and initializes the buffer; then the
-writes go out with many in flight. A second run for the same bytes reuses the
+The buffer keypair is saved (mode 0600) before any lamports move. Then one
+transaction creates and initializes the buffer, and the writes go out with
+many in flight. A second run for the same bytes reuses the
 saved keypair, reads the buffer back and writes only the chunks that differ,
 so one release never pays for two buffers.
 """

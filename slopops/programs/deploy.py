@@ -193,7 +193,7 @@ async def verify_program(
     """Read programdata, recover the ELF by its header and compare its sha256.
 
     Raises:
-        VerificationError: The hash differs or programdata holds no ELF.
+        VerificationError: The hash differs or programdata contains no ELF.
     """
     address = loader.programdata_address(program_id)
     account = await rpc.account_info(address)

@@ -89,11 +89,11 @@ def elf_from_programdata(program_bytes: bytes) -> bytes:
     """Return the ELF stored in programdata (the bytes after its 45-byte header).
 
     Raises:
-        ElfProblem: The bytes hold no ELF or the recovered length overruns them.
+        ElfProblem: The bytes contain no ELF, or the recovered length exceeds them.
     """
     length = elf_length(program_bytes)
     if length > len(program_bytes):
         raise ElfProblem(
-            f"declares {length} bytes but programdata holds {len(program_bytes)}"
+            f"declares {length} bytes but programdata has only {len(program_bytes)}"
         )
     return program_bytes[:length]

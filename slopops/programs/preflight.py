@@ -95,7 +95,7 @@ async def read_program(
     """Read a loader-v3 program and its ELF; None when the address is empty.
 
     Raises:
-        ProgramNotFoundError: The address holds something else.
+        ProgramNotFoundError: The account at the address is not a program.
     """
     account = await rpc.account_info(program_id)
     if account is None:

@@ -95,10 +95,12 @@ async def _recent_signatures(
     entries: list[dict[str, Any]] = []
     before = None
     while limit is None or len(entries) < limit:
-        wanted = (
+        page_size = (
             _PAGE_LIMIT if limit is None else min(_PAGE_LIMIT, limit - len(entries))
         )
-        page = await rpc.signatures_for_address(program_id, limit=wanted, before=before)
+        page = await rpc.signatures_for_address(
+            program_id, limit=page_size, before=before
+        )
         for entry in page:
             block_time = entry.get("blockTime")
             if since is not None and block_time is None:
@@ -106,7 +108,7 @@ async def _recent_signatures(
             if since is not None and block_time < since:
                 return entries
             entries.append(entry)
-        if len(page) < wanted:
+        if len(page) < page_size:
             break
         before = page[-1]["signature"]
     return entries

@@ -1,10 +1,17 @@
 """Release a program: the steps in order, each callable on its own.
 
-A release runs: preflight; save the current ELF; write the release buffer;
-stage the rollback buffer; extend programdata if needed; deploy or upgrade;
-verify the on-chain sha256; record the release; close stale rollback
-buffers. The step functions take a :class:`ProgramTarget` and plain values, so
-Prefect tasks can wrap each one; :func:`release_program` runs them all.
+A release runs these steps in order:
+
+1. preflight checks, before anything is signed;
+2. save the current ELF (upgrades only);
+3. write the release buffer;
+4. stage the rollback buffer (upgrades only);
+5. extend programdata if needed, then deploy or upgrade;
+6. verify the on-chain sha256;
+7. record the release and close stale rollback buffers.
+
+The step functions take a :class:`ProgramTarget` and plain values, so Prefect
+tasks can wrap each one. :func:`release_program` runs them all.
 """
 
 from __future__ import annotations

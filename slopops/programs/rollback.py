@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RollbackOutcome:
-    """What a rollback did: its record and the next staged rollback buffer."""
+    """Outcome of a rollback: its record and the next staged rollback buffer."""
 
     record: ReleaseRecord
     restaged: bool
@@ -105,12 +105,14 @@ async def _rollback(session: Session, store: ReleaseStore) -> RollbackOutcome:
     if deployed is None:
         raise ProgramNotFoundError(name, str(session.program_id), "does not exist")
     check_authority(name, deployed, session.authority.pubkey())
+
     records = store.records(name)
     target_sha256 = rollback_target(records, deployed.sha256)
     if target_sha256 is None or store.load_elf(name, target_sha256) is None:
         raise NoRollbackTargetError(name, deployed.sha256)
     balance = await session.rpc.balance(session.payer.pubkey())
     buffer, restaged = await _ready_rollback_buffer(session, store, target_sha256)
+
     signatures = {}
     extend = extension_bytes(deployed.capacity_bytes, buffer.size_bytes, 0)
     if extend:
@@ -125,6 +127,7 @@ async def _rollback(session: Session, store: ReleaseStore) -> RollbackOutcome:
     verified = await verify_program(
         session.rpc, name, session.program_id, target_sha256
     )
+
     next_buffer = await _stage_next(session, store, records, target_sha256)
     spent = balance - await session.rpc.balance(session.payer.pubkey())
     record = store.append(

@@ -60,7 +60,7 @@ class SavedElf:
 
 
 class ReleaseStore(Protocol):
-    """Where release records and rollback ELFs are kept."""
+    """Storage of release records and rollback ELFs."""
 
     def append(self, record: ReleaseRecord) -> ReleaseRecord:
         """Store ``record`` and return it with its sequence number."""
@@ -111,7 +111,7 @@ class FileReleaseStore:
         return self.root / program
 
     def buffer_keypair_path(self, program: str, role: BufferRole, sha256: str) -> Path:
-        """Return the keypair file of the ``role`` buffer that holds ``sha256``."""
+        """Return the keypair file of the ``role`` buffer that contains ``sha256``."""
         return self.program_dir(program) / "buffers" / f"{role}-{sha256}.json"
 
     def buffer_keypair_paths(self, program: str) -> list[Path]:
@@ -170,7 +170,7 @@ def rollback_target(records: list[ReleaseRecord], current_sha256: str) -> str | 
     """Return the sha256 to roll back to from ``current_sha256``, if any.
 
     The target is the ``previous_sha256`` of the latest deploy or upgrade that
-    put ``current_sha256`` on chain; rollback records are skipped, so repeated
+    put ``current_sha256`` on chain. Rollback records are skipped, so repeated
     rollbacks walk back through the release history.
     """
     for record in reversed(records):

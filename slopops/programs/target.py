@@ -1,4 +1,4 @@
-"""What a release acts on: one program of one environment, with its keys."""
+"""The target of a release: one program of one environment, with its keys."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from slopops.errors import SlopopsError, TransientError
 
 
 class RpcUnavailableError(TransientError):
-    """No endpoint answered a call: timeouts, HTTP 5xx, 429 or refused connections.
+    """Every endpoint failed a call: timeouts, HTTP 5xx, 429 or refused connections.
 
     Attributes:
         method: The JSON-RPC method.

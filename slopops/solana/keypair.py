@@ -32,7 +32,9 @@ def load_keypair(path: Path) -> Keypair:
     try:
         return Keypair.from_bytes(bytes(values))
     except ValueError as exc:
-        raise KeypairError(str(path), f"holds an invalid ed25519 key ({exc})") from exc
+        raise KeypairError(
+            str(path), f"contains an invalid ed25519 key ({exc})"
+        ) from exc
 
 
 def save_keypair(path: Path, keypair: Keypair) -> None:

@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# JSON-RPC errors of a node that is behind or unhealthy: another node may answer.
+# JSON-RPC errors of a node that is behind or unhealthy: another node may succeed.
 _NODE_UNHEALTHY_CODES = {-32004, -32005, -32014, -32016}
 _PREFLIGHT_FAILURE_CODE = -32002
 # getSignatureStatuses accepts at most 256 signatures per call.
@@ -400,7 +400,7 @@ class RpcClient:
 
         Raises:
             RpcUnavailableError: The request failed; its status is unknown when
-                the failure was a timeout or a 5xx answer.
+                the failure was a timeout or a 5xx response.
             PreflightFailedError: The preflight simulation failed.
             RpcResponseError: The node rejected the transaction.
         """
@@ -415,7 +415,7 @@ class RpcClient:
 
         Each transaction gets its signature, or the error the node returned
         for it (an :class:`RpcUnavailableError` when its status is unknown).
-        An endpoint that does not answer batches with a list gets single
+        An endpoint that does not return a list for a batch gets single
         requests from then on.
 
         Raises:

@@ -87,7 +87,7 @@ class PendingTransaction:
 
 @dataclass(frozen=True)
 class SendStats:
-    """What a batch cost: signed transactions, HTTP sends and elapsed time."""
+    """Cost of a batch: signed transactions, HTTP sends and elapsed time."""
 
     transactions: int
     signings: int
