@@ -34,8 +34,15 @@ def drop_database(admin_dsn: str, name: str) -> None:
         )
 
 
-def create_schema(dsn: str, dimensions: int) -> None:
-    """Create the pgvector extension and the mem0 tables in ``dsn``."""
+def create_schema(dsn: str, dimensions: int, *, index: str | None = "hnsw") -> None:
+    """Create the pgvector extension and the mem0 tables in ``dsn``.
+
+    Args:
+        dsn: An empty database.
+        dimensions: Embedding size.
+        index: ``"hnsw"`` to create the embedding index now, or None to add
+            it later with :func:`create_vector_index` (faster bulk loads).
+    """
     with psycopg.connect(dsn, autocommit=True) as connection:
         connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
         connection.execute(
@@ -53,10 +60,6 @@ def create_schema(dsn: str, dimensions: int) -> None:
                 """
             ).format(dimensions=sql.Literal(dimensions))
         )
-        connection.execute(
-            "CREATE INDEX memories_embedding_hnsw ON memories "
-            "USING hnsw (embedding vector_cosine_ops)"
-        )
         connection.execute("CREATE INDEX memories_user_id ON memories (user_id)")
         connection.execute(
             """
@@ -70,6 +73,26 @@ def create_schema(dsn: str, dimensions: int) -> None:
             )
             """
         )
+    if index is not None:
+        create_vector_index(dsn, index)
+
+
+def create_vector_index(dsn: str, kind: str = "hnsw") -> None:
+    """Index the embeddings with pgvector's ``hnsw`` or ``ivfflat`` method."""
+    if kind == "hnsw":
+        statement = (
+            "CREATE INDEX memories_embedding_hnsw ON memories "
+            "USING hnsw (embedding vector_cosine_ops)"
+        )
+    elif kind == "ivfflat":
+        statement = (
+            "CREATE INDEX memories_embedding_ivfflat ON memories "
+            "USING ivfflat (embedding vector_cosine_ops) WITH (lists = 100)"
+        )
+    else:
+        raise ValueError(f"index kind {kind!r} is invalid; use 'hnsw' or 'ivfflat'")
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(statement)
 
 
 def insert_memories(
