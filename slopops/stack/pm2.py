@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,9 @@ def kill_daemon(pm2_home: Path, timeout_seconds: float = 30.0) -> None:
         logger.warning(
             "pm2 kill exited %d: %s", result.returncode, result.stderr[-500:]
         )
+    deadline = time.monotonic() + timeout_seconds
+    while is_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
     if is_alive(pid):
         logger.warning("PM2 daemon pid %d survived pm2 kill; stopping it", pid)
         stop_pid(pid)

@@ -1,0 +1,136 @@
+"""``slopops mcp``: release, roll back and inspect the MCP server.
+
+On Fly (``mcp.mode = "fly"``) the commands drive the app's machines through
+the Machines API. Locally (``mode = "local"``) the MCP server is a PM2 app
+released like an agent node, and ``--image`` is a release tarball path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config import ENVIRONMENTS, ProfileError, Settings, load_settings
+from slopops.cli.nodes import print_report
+from slopops.errors import SlopopsError
+from slopops.fleet import Release
+from slopops.mcp import FlyRelease, McpReport, open_fly_release
+from slopops.mcp.local import deploy_local, rollback_local, status_local
+
+app = typer.Typer(
+    help="Release, roll back and inspect the MCP server (Fly Machines or local PM2).",
+    no_args_is_help=True,
+)
+console = Console(soft_wrap=True)
+T = TypeVar("T")
+errors = Console(stderr=True, soft_wrap=True)
+
+EnvOption = Annotated[
+    str, typer.Option("--env", "-e", help=f"Environment: {', '.join(ENVIRONMENTS)}.")
+]
+ConfigDirOption = Annotated[
+    Path | None,
+    typer.Option("--config-dir", help="Directory of the <env>.toml profiles."),
+]
+
+
+@app.command()
+def deploy(
+    env: EnvOption,
+    image: Annotated[
+        str,
+        typer.Option(
+            "--image",
+            "-i",
+            help="Image reference on Fly; in local mode, a release tarball path.",
+        ),
+    ],
+    config_dir: ConfigDirOption = None,
+) -> None:
+    """Update the MCP server to a new image, one machine at a time."""
+    settings = _settings(env, config_dir)
+    if settings.mcp.mode == "local":
+        try:
+            release = Release.from_tarball(settings.resolve(Path(image)))
+        except SlopopsError as exc:
+            errors.print(f"error: {exc}")
+            raise typer.Exit(2) from exc
+        report = _call(lambda: deploy_local(settings, release))
+        print_report(report, f"local MCP deploy of {release.release_id}")
+        _exit(report.ok)
+    _fly_command(settings, lambda fly: fly.deploy(image))
+
+
+@app.command()
+def rollback(env: EnvOption, config_dir: ConfigDirOption = None) -> None:
+    """Put the last known good MCP image back on every machine."""
+    settings = _settings(env, config_dir)
+    if settings.mcp.mode == "local":
+        report = _call(lambda: rollback_local(settings))
+        print_report(report, "local MCP rollback")
+        _exit(report.ok)
+    _fly_command(settings, lambda fly: fly.rollback())
+
+
+@app.command()
+def status(env: EnvOption, config_dir: ConfigDirOption = None) -> None:
+    """Show each machine's image, state and health, or the local app's."""
+    settings = _settings(env, config_dir)
+    if settings.mcp.mode == "local":
+        report = _call(lambda: status_local(settings))
+        print_report(report, "local MCP status")
+        _exit(report.ok)
+    _fly_command(settings, lambda fly: fly.status())
+
+
+def _settings(env: str, config_dir: Path | None) -> Settings:
+    try:
+        return load_settings(env, config_dir)
+    except ProfileError as exc:
+        errors.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _fly_command(settings: Settings, action: Callable[[FlyRelease], McpReport]) -> None:
+    try:
+        fly = open_fly_release(settings)
+    except (SlopopsError, ValueError) as exc:
+        errors.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        report: McpReport = _call(lambda: action(fly))
+    finally:
+        fly.client.close()
+    _print_machines(report)
+    _exit(report.ok)
+
+
+def _call(work: Callable[[], T]) -> T:
+    try:
+        return work()
+    except SlopopsError as exc:
+        errors.print(f"error: {exc}")
+        raise typer.Exit(1) from exc
+
+
+def _print_machines(report: McpReport) -> None:
+    table = Table(title=f"MCP {report.action} of {report.image} on {report.app}")
+    for column in ("machine", "name", "image", "state", "health"):
+        table.add_column(column)
+    for row in report.rows():
+        table.add_row(*row.values())
+    console.print(table)
+    if report.detail:
+        console.print(report.detail)
+    if report.error:
+        restored = " (previous images restored)" if report.restored else ""
+        errors.print(f"error: {report.error}{restored}")
+
+
+def _exit(ok: bool) -> None:
+    raise typer.Exit(0 if ok else 1)

@@ -1,0 +1,115 @@
+"""``slopops nodes`` against real nodes, with a profile written for the test."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import tomli_w
+from typer.testing import CliRunner
+
+from config.profiles import CONFIG_DIR
+from slopops.cli import app
+from tests.fixtures.fleet import FleetLab
+
+
+def write_profile(directory: Path, fleet: dict, mcp: dict | None = None) -> Path:
+    """Write a local profile with the given fleet (and MCP) tables."""
+    with (CONFIG_DIR / "local.toml").open("rb") as handle:
+        profile = tomllib.load(handle)
+    profile["fleet"] = fleet
+    if mcp is not None:
+        profile["mcp"] = mcp
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "local.toml").write_text(tomli_w.dumps(profile))
+    return directory
+
+
+def _fleet_table(lab: FleetLab, nodes: list) -> dict:
+    fleet = lab.fleet(nodes).model_dump(mode="json", exclude_none=True)
+    return fleet
+
+
+def test_nodes_deploy_status_rollback(fleet_lab: FleetLab) -> None:
+    nodes = [fleet_lab.add_node(instances=1) for _ in range(2)]
+    config_dir = write_profile(
+        fleet_lab.base_dir / "config", _fleet_table(fleet_lab, nodes)
+    )
+    runner = CliRunner()
+    for release_id in ("A", "B"):
+        tarball = fleet_lab.release(release_id).tarball
+        result = runner.invoke(
+            app,
+            [
+                "nodes",
+                "deploy",
+                "--env",
+                "local",
+                "--config-dir",
+                str(config_dir),
+                "--release",
+                str(tarball),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert "batch 2/2 done, 0 failed so far" in result.output
+    result = runner.invoke(
+        app, ["nodes", "status", "--env", "local", "--config-dir", str(config_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("healthy") == 2
+    result = runner.invoke(
+        app, ["nodes", "rollback", "--env", "local", "--config-dir", str(config_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "rolled_back" in result.output
+    for node in nodes:
+        assert fleet_lab.current(node) == "A"
+
+
+def test_nodes_deploy_failure_exits_1(fleet_lab: FleetLab) -> None:
+    down = fleet_lab.unreachable_node()
+    config_dir = write_profile(
+        fleet_lab.base_dir / "config", _fleet_table(fleet_lab, [down])
+    )
+    tarball = fleet_lab.release("A").tarball
+    result = CliRunner().invoke(
+        app,
+        [
+            "nodes",
+            "deploy",
+            "--env",
+            "local",
+            "--config-dir",
+            str(config_dir),
+            "--release",
+            str(tarball),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "unreachable" in result.output
+    assert "rollout stopped" in result.output
+
+
+def test_nodes_deploy_missing_tarball_exits_2(
+    fleet_lab: FleetLab, tmp_path: Path
+) -> None:
+    down = fleet_lab.unreachable_node()
+    config_dir = write_profile(
+        fleet_lab.base_dir / "config", _fleet_table(fleet_lab, [down])
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "nodes",
+            "deploy",
+            "--env",
+            "local",
+            "--config-dir",
+            str(config_dir),
+            "--release",
+            str(tmp_path / "missing.tar.gz"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "file not found" in result.output
