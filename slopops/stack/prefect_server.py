@@ -28,10 +28,10 @@ def prefect_executable() -> str:
     return str(Path(sys.executable).with_name("prefect"))
 
 
-def prefect_environment(state_dir: Path, api_url: str | None = None) -> dict[str, str]:
-    """Return the variables that point Prefect at ``state_dir`` (and ``api_url``)."""
+def prefect_environment(home: Path, api_url: str | None = None) -> dict[str, str]:
+    """Return the variables that set ``PREFECT_HOME`` (and ``PREFECT_API_URL``)."""
     env = {
-        "PREFECT_HOME": str(state_dir / "home"),
+        "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_CLI_PROMPT": "false",
     }
@@ -61,7 +61,7 @@ def start_prefect_server(
     check_port_free(host, port, "prefect-server")
     state_dir = state_dir.resolve()
     url = api_url(host, port)
-    env = prefect_environment(state_dir)
+    env = prefect_environment(state_dir / "home")
     env["PREFECT_SERVER_API_HOST"] = host
     env["PREFECT_SERVER_API_PORT"] = str(port)
     # A PREFECT_API_URL inherited from the caller would make the server's own
@@ -92,6 +92,7 @@ def start_prefect_server(
 def start_prefect_worker(
     *,
     state_dir: Path,
+    prefect_home: Path,
     server_api_url: str,
     pool: str,
     cwd: Path,
@@ -109,7 +110,7 @@ def start_prefect_worker(
         ServiceStartError: The worker exited or did not report to the server.
     """
     state_dir = state_dir.resolve()
-    env = {**(env or {}), **prefect_environment(state_dir, server_api_url)}
+    env = {**(env or {}), **prefect_environment(prefect_home, server_api_url)}
     env["PREFECT_WORKER_QUERY_SECONDS"] = str(WORKER_QUERY_SECONDS)
     argv = [
         prefect_executable(),

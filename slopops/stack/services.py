@@ -57,6 +57,11 @@ class StackConfig:
     postgres_data_dir: Path | None = None
     workspace_dir: Path = field(default=WORKSPACE_DIR)
 
+    @property
+    def prefect_home(self) -> Path:
+        """Return the ``PREFECT_HOME`` of the stack's server and worker."""
+        return self.state_dir.resolve() / "prefect-server" / "home"
+
     def __post_init__(self) -> None:
         if not self.host.startswith("127."):
             raise ValueError(
@@ -120,18 +125,17 @@ def _prefect_services(config: StackConfig) -> list[Service]:
         ),
         ready=lambda: is_server_healthy(url),
     )
-    # The worker uses the server's PREFECT_HOME, so both read the same Prefect
-    # profile.
-    server_dir = config.state_dir.resolve() / "prefect-server"
     worker = Service(
         name="prefect-worker",
         host=config.host,
         # The worker listens on no port; it is checked through the server.
         port=None,
         url=f"pool {config.work_pool}",
-        start=lambda _directory: (
+        start=lambda directory: (
             start_prefect_worker(
-                state_dir=server_dir,
+                state_dir=directory,
+                # The server's, so both read the same Prefect profile.
+                prefect_home=config.prefect_home,
                 server_api_url=url,
                 pool=config.work_pool,
                 name=config.worker_name,

@@ -77,11 +77,10 @@ def _start_flow_run(config: StackConfig, tmp_path: Path) -> None:
     flow_dir = tmp_path / "flows"
     flow_dir.mkdir()
     (flow_dir / "sleepy.py").write_text(textwrap.dedent(_SLEEPY_FLOW))
-    server_dir = config.state_dir.resolve() / "prefect-server"
     env = {
         **os.environ,
         **prefect_environment(
-            server_dir, f"http://127.0.0.1:{config.prefect_port}/api"
+            config.prefect_home, f"http://127.0.0.1:{config.prefect_port}/api"
         ),
     }
     subprocess.run(
