@@ -29,6 +29,7 @@ from slopops.programs import (
     rollback_program,
 )
 from slopops.programs.errors import DeployRejectedError
+from slopops.programs.preflight import PreflightReport
 from slopops.solana import RpcClient
 
 app = typer.Typer(
@@ -116,7 +117,18 @@ def deploy(
         def advance(done: int, total: int) -> None:
             progress.update(task_id, completed=done, total=total)
 
-        outcome = _run(release_program(target, path, progress=advance))
+        def show_estimate(report: PreflightReport) -> None:
+            action = "deploy" if report.first_deploy else "upgrade"
+            progress.console.print(
+                f"preflight passed: {action} of {report.size_bytes} bytes "
+                f"(sha256 {report.sha256}), extend {report.extend_bytes} bytes, "
+                f"estimated cost {report.estimated_lamports} lamports of "
+                f"{report.payer_balance_lamports} held by {report.payer}"
+            )
+
+        outcome = _run(
+            release_program(target, path, progress=advance, on_preflight=show_estimate)
+        )
     record = outcome.record
     console.print(
         f"{record.kind} of {program} ({record.program_id}) verified: "

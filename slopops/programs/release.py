@@ -17,6 +17,7 @@ tasks can wrap each one. :func:`release_program` runs them all.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,8 +167,18 @@ async def release_program(
     store: ReleaseStore | None = None,
     progress: ProgressCallback | None = None,
     min_extend_bytes: int = 0,
+    on_preflight: Callable[[PreflightReport], None] | None = None,
 ) -> ReleaseOutcome:
     """Run every release step for the file at ``elf_path``.
+
+    Args:
+        target: The program and environment.
+        elf_path: The new program file.
+        store: The release store; default: the file store under the state dir.
+        progress: Called with (chunks confirmed, chunks to write).
+        min_extend_bytes: The cluster's minimum programdata extension.
+        on_preflight: Called with the preflight report before anything is
+            signed; raising from it stops the release.
 
     Raises:
         PreflightError: A check failed; nothing was signed.
@@ -179,6 +190,8 @@ async def release_program(
     elf = read_elf(target.name, elf_path)
     async with open_session(target) as session:
         report = await _preflight(session, elf, min_extend_bytes)
+        if on_preflight is not None:
+            on_preflight(report)
         if not report.first_deploy:
             await _save_current(session, store)
         buffer = await write_buffer(session, elf, role="release", progress=progress)

@@ -127,6 +127,9 @@ class TransactionSender:
             bytes are sent again (while its blockhash is valid).
         timeout_seconds: Give up on a batch after this long.
         skip_preflight: Skip the node's simulation before it forwards.
+        blockhash_max_age_seconds: Fetch a new blockhash for new transactions
+            once the current one is this old. A blockhash is valid for 150
+            blocks, about 60 s at 400 ms per slot.
     """
 
     def __init__(
@@ -138,6 +141,7 @@ class TransactionSender:
         resend_interval_seconds: float = 2.0,
         timeout_seconds: float = 300.0,
         skip_preflight: bool = False,
+        blockhash_max_age_seconds: float = 20.0,
     ) -> None:
         self.rpc = rpc
         self.max_in_flight = max_in_flight
@@ -145,7 +149,9 @@ class TransactionSender:
         self.resend_interval_seconds = resend_interval_seconds
         self.timeout_seconds = timeout_seconds
         self.skip_preflight = skip_preflight
+        self.blockhash_max_age_seconds = blockhash_max_age_seconds
         self._blockhash: LatestBlockhash | None = None
+        self._blockhash_fetched_at = 0.0
 
     async def send_one(
         self, pending: PendingTransaction, *, skip_preflight: bool | None = None
@@ -208,8 +214,10 @@ class TransactionSender:
             _sign(pending, blockhash)
 
     async def _current_blockhash(self, refresh: bool = False) -> LatestBlockhash:
-        if self._blockhash is None or refresh:
+        age = time.monotonic() - self._blockhash_fetched_at
+        if self._blockhash is None or refresh or age > self.blockhash_max_age_seconds:
             self._blockhash = await self.rpc.latest_blockhash()
+            self._blockhash_fetched_at = time.monotonic()
         return self._blockhash
 
     async def _send(

@@ -20,7 +20,14 @@ from tests.programs.conftest import Elfs, make_keys
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
-def write_profile(chain: Localnet, tmp_path: Path, elf: Path) -> Path:
+def write_profile(
+    chain: Localnet,
+    tmp_path: Path,
+    elf: Path,
+    *,
+    url: str | None = None,
+    program_lines: str = "",
+) -> Path:
     """Write a local profile whose chain, keys and state are the test's own."""
     keys = make_keys(chain, tmp_path / "keys")
     shared = (CONFIG_DIR / "local.toml").read_text().split("[fleet]", 1)[1]
@@ -30,7 +37,7 @@ state_dir = "{tmp_path / "state"}"
 payer_keypair = "{keys.path("payer")}"
 
 [rpc]
-url = "{chain.url}"
+url = "{url or chain.url}"
 genesis_hash = "{chain.genesis_hash}"
 
 [[programs]]
@@ -38,6 +45,7 @@ name = "demo"
 elf_path = "{elf}"
 program_keypair = "{keys.path("program")}"
 upgrade_authority_keypair = "{keys.path("authority")}"
+{program_lines}
 
 [fleet]{shared}"""
     directory = tmp_path / "config"
@@ -92,6 +100,8 @@ def test_program_commands(config_dir: Path, elfs: Elfs) -> None:
 
     assert "deploy of demo" in deployed
     assert "verified" in deployed
+    assert "preflight passed: deploy of 2304 bytes" in deployed
+    assert "estimated cost" in upgraded
     assert "upgrade of demo" in upgraded
     assert re.search(r"extend: \w+", upgraded)
     assert "3 of 3 transactions failed (100.0%)" in rate
