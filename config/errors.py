@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 from pydantic import ValidationError
 
 from slopops.errors import SlopopsError
@@ -33,9 +35,8 @@ class ProfileError(SlopopsError):
             elif error["type"] == "extra_forbidden":
                 message = "unknown key; remove it or fix its spelling"
             elif error["type"].startswith("url"):
-                message = (
-                    f"{message}: {error.get('input')!r} is not a valid http(s) URL"
-                )
+                shown = mask_url(str(error.get("input")))
+                message = f"{message}: {shown!r} is not a valid http(s) URL"
             problems.append(f"{field}: {message}")
         return cls(environment, problems)
 
@@ -67,3 +68,25 @@ class SecretError(SlopopsError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(message)
+
+
+# The mask pydantic prints for a SecretStr, used for URL credentials too.
+MASK = "**********"
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with its password and every query value masked.
+
+    Provider keys travel in the query (``?api-key=``), so a URL printed in a
+    message or by ``config show`` never shows them.
+    """
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url.split("?", 1)[0]
+    netloc = parts.netloc
+    if password is not None:
+        netloc = netloc.replace(f":{password}@", f":{MASK}@", 1)
+    query = urlencode([(key, MASK) for key, _ in parse_qsl(parts.query)], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

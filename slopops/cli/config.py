@@ -6,17 +6,15 @@ import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import tomli_w
 import typer
 
 from config import ENVIRONMENTS, ProfileError, Settings, load_settings
+from config.errors import mask_url
 
 app = typer.Typer(help="Print and check the settings profiles.", no_args_is_help=True)
 
-# pydantic prints every SecretStr as this mask; URLs get the same.
-MASK = "**********"
 _URL_SCHEMES = ("http://", "https://", "postgresql://", "postgres://")
 
 
@@ -93,18 +91,8 @@ def _mask_urls(value: Any) -> Any:
     if isinstance(value, list):
         return [_mask_urls(item) for item in value]
     if isinstance(value, str) and value.startswith(_URL_SCHEMES):
-        return _mask_url(value)
+        return mask_url(value)
     return value
-
-
-def _mask_url(url: str) -> str:
-    """Mask the password and every query value, where provider keys travel."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
-    query = urlencode([(key, MASK) for key, _ in parse_qsl(parts.query)], safe="*")
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _without_none(value: Any) -> Any:

@@ -313,3 +313,17 @@ def test_age_identity_readable_by_others_rejected(
 
     with pytest.raises(ProfileError, match="arweave.age_identity_file file .* 0640"):
         load_settings("devnet", profile_dir)
+
+
+def test_malformed_url_message_masks_key(
+    write_profile: WriteProfile, profile_dir: Path
+) -> None:
+    write_profile(
+        edit=lambda data: data["rpc"].update(url="htps://rpc.test/?api-key=s3cret")
+    )
+
+    with pytest.raises(ProfileError) as info:
+        load_settings("devnet", profile_dir)
+
+    assert "s3cret" not in str(info.value)
+    assert "api-key=**********" in str(info.value)
