@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from bench.__main__ import main as bench_main
 from slopops.cli import app
 from slopops.stack.process import free_port, stop_pid
 from tests.stack.helpers import start_listener
@@ -79,3 +80,18 @@ def test_stack_up_bad_option(
 
     assert result.exit_code != 0
     assert message in " ".join(result.output.split())
+
+
+def test_bench_lists_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main([]) == 0
+
+    listed = capsys.readouterr().out.splitlines()[-1]
+    assert listed.startswith("benchmarks: ")
+    assert "stack" in listed.removeprefix("benchmarks: ").split(", ")
+    assert "measure" not in listed
+
+
+def test_bench_unknown_name_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main(["no-such-benchmark"]) == 2
+
+    assert "unknown benchmark 'no-such-benchmark'" in capsys.readouterr().err
