@@ -102,11 +102,12 @@ async def _recent_signatures(
             program_id, limit=page_size, before=before
         )
         for entry in page:
-            block_time = entry.get("blockTime")
-            if since is not None and block_time is None:
-                continue
-            if since is not None and block_time < since:
-                return entries
+            if since is not None:
+                block_time = entry.get("blockTime")
+                if block_time is None:
+                    continue
+                if block_time < since:
+                    return entries
             entries.append(entry)
         if len(page) < page_size:
             break

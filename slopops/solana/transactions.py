@@ -187,7 +187,7 @@ class TransactionSender:
             if time.monotonic() - started > self.timeout_seconds:
                 labels = [p.label for p in in_flight + queue]
                 raise ConfirmationTimeoutError(labels, self.timeout_seconds)
-            fresh = []
+            fresh: list[PendingTransaction] = []
             while queue and len(in_flight) + len(fresh) < self.max_in_flight:
                 fresh.append(queue.pop())
             if fresh:
