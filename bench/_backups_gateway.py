@@ -2,9 +2,9 @@
 
 It accepts any signed transaction without checking it, confirms it at once,
 and writes chunk payloads to one file per transaction under a directory, so
-that the backup's read-back and the restore can download them again. It
-answers just enough GraphQL for the backup lookup (owners and exact tag
-values). Prices are 1 winston per byte and every balance is 10^18 winston.
+that the backup's read-back and the restore can download them again. Its
+GraphQL endpoint supports only what the backup lookup sends: owners and
+exact tag values. Prices are 1 winston per byte and every balance is 10^18 winston.
 
 Run: ``python -m bench._backups_gateway --port PORT --data-dir DIR``.
 """

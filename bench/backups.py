@@ -92,6 +92,10 @@ def _run(root: Path, size_mb: int, small_mb: int) -> None:
     finally:
         gateway.stop()
         server.stop()
+    _print_figures(small, large, size_mb, small_mb)
+
+
+def _print_figures(small: dict, large: dict, size_mb: int, small_mb: int) -> None:
     backup_ratio = large["backup"]["seconds"] / large["pg_dump_seconds"]
     restore_ratio = large["restore"]["seconds"] / large["pg_restore_seconds"]
     figure(

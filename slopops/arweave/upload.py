@@ -54,10 +54,14 @@ def upload_file(
     tags: Mapping[str, str],
     state_path: Path,
     on_progress: ProgressCallback | None = None,
+    keep_state: bool = False,
 ) -> UploadResult:
     """Upload ``path`` with ``tags``, resuming from ``state_path`` if it exists.
 
-    The state file is deleted once every chunk is accepted.
+    The state file is deleted once every chunk is accepted, unless
+    ``keep_state`` is set. A caller that verifies the upload afterwards keeps
+    it until then, so that a retry after a failed check reuses the paid
+    transaction instead of signing a new one.
 
     Raises:
         InsufficientBalanceError: the wallet cannot pay the price (before any
@@ -89,7 +93,8 @@ def upload_file(
         state["posted"] = True
         _save_state(state_path, state)
     _upload_chunks(gateway, path, layout, state, state_path, on_progress)
-    state_path.unlink(missing_ok=True)
+    if not keep_state:
+        state_path.unlink(missing_ok=True)
     logger.info(
         "uploaded %s: %d bytes in %d chunks",
         transaction_id,

@@ -222,10 +222,7 @@ def _upload_backup(
         unix_time_ms=pending["unix_time_ms"],
         key_id=pending["key_id"],
     )
-    # A manifest is a few kilobytes; check that both uploads are affordable.
-    check_funds(
-        context.gateway, context.wallet, pending["ciphertext_bytes"] + 64 * 1024
-    )
+    _check_funds(context, pending, spool_path)
     dump = _upload_verified(
         context,
         spool_path,
@@ -240,26 +237,49 @@ def _upload_backup(
         on_progress,
     )
     manifest_path = _spool_manifest(context, pending, dump.transaction_id)
+    manifest_sha256 = _sha256_file(manifest_path)
     manifest = _upload_verified(
         context,
         manifest_path,
         object_tags(
             object_kind=OBJECT_MANIFEST,
             data_format=MANIFEST_FORMAT,
-            ciphertext_sha256=_sha256_file(manifest_path),
+            ciphertext_sha256=manifest_sha256,
             dump_transaction_id=dump.transaction_id,
             **tags,
         ),
-        _sha256_file(manifest_path),
+        manifest_sha256,
         poll_seconds,
         None,
     )
-    spool_path.unlink(missing_ok=True)
-    manifest_path.unlink(missing_ok=True)
-    (context.spool_dir / "pending.json").unlink(missing_ok=True)
+    for path in (spool_path, manifest_path, context.spool_dir / "pending.json"):
+        path.unlink(missing_ok=True)
+    return _report(context, pending, tags["date"], dump, manifest, started)
+
+
+def _check_funds(
+    context: BackupContext, pending: dict[str, Any], spool_path: Path
+) -> None:
+    # A manifest is a few kilobytes. A dump whose upload state exists is
+    # signed already and its reward is paid when posted, so only the
+    # manifest is left to pay for.
+    manifest_bytes = 64 * 1024
+    dump_state = spool_path.with_name(spool_path.name + ".upload.json")
+    dump_bytes = 0 if dump_state.exists() else pending["ciphertext_bytes"]
+    check_funds(context.gateway, context.wallet, dump_bytes + manifest_bytes)
+
+
+def _report(
+    context: BackupContext,
+    pending: dict[str, Any],
+    date: str,
+    dump: UploadResult,
+    manifest: UploadResult,
+    started: float,
+) -> BackupReport:
     report = BackupReport(
         backup_id=pending["backup_id"],
-        date=tags["date"],
+        date=date,
         existing=False,
         dump_transaction_id=dump.transaction_id,
         manifest_transaction_id=manifest.transaction_id,
@@ -290,12 +310,14 @@ def _upload_verified(
     on_progress: StageProgress | None,
 ) -> UploadResult:
     gateway = context.gateway
+    state_path = path.with_name(path.name + ".upload.json")
     result = upload_file(
         gateway,
         context.wallet,
         path,
         tags=tags,
-        state_path=path.with_name(path.name + ".upload.json"),
+        state_path=state_path,
+        keep_state=True,
         on_progress=(lambda done, total: on_progress("upload", done, total))
         if on_progress
         else None,
@@ -322,6 +344,7 @@ def _upload_verified(
         )
     finally:
         readback.unlink(missing_ok=True)
+    state_path.unlink(missing_ok=True)
     logger.info("read back %s: sha256 matches", result.transaction_id)
     return result
 

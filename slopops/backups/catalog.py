@@ -1,8 +1,8 @@
 """List the backups of an environment from the gateway's GraphQL index.
 
 Only objects signed by our wallet count. Each backup is a dump and a
-manifest sharing a ``Backup-Id`` tag; a dump without a manifest is
-incomplete (its run stopped before the backup counted).
+manifest sharing a ``Backup-Id`` tag. A dump without a manifest is
+incomplete, because its run stopped before the backup counted.
 """
 
 from __future__ import annotations

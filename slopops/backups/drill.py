@@ -41,8 +41,8 @@ def run_drill(
 
     The scratch database or file is removed afterwards, whatever the result.
     A failed restore is returned as a report with ``passed`` false, so the
-    caller can publish it; errors before the restore starts (no wallet, no
-    key store) are raised.
+    caller can publish it. Errors before the restore starts, such as a
+    missing wallet or key store, are raised.
     """
     started = time.monotonic()
     context = open_context(settings, retry=retry)

@@ -4,8 +4,8 @@ Arweave keeps data forever, so a backup's retention ends when its key is
 destroyed. Each backup gets its own X25519 age identity, stored as
 ``<key_id>.json`` (mode 0600) in the key store directory (mode 0700).
 Destroying the file makes that backup unreadable. The key store must be kept
-safe and backed up by other means: whoever reads it can decrypt every backup
-still inside the retention.
+safe and backed up by other means, because anyone who reads it can decrypt
+every backup still inside the retention.
 
 In single-recipient mode (``arweave.age_recipient``), every backup is
 encrypted to one public key, and its secret key stays with the operator.

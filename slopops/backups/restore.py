@@ -72,7 +72,7 @@ class RestoreReport:
 
 @dataclass(frozen=True)
 class RestoreRequest:
-    """Which backup to restore and where.
+    """A restore's choice of backup and target.
 
     ``target_dsn`` names a database to create, unless ``clean`` restores over
     it. Without it, PostgreSQL restores go to a new database next to mem0's,

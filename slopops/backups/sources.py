@@ -31,7 +31,7 @@ SQLITE_FORMAT = "sqlite3-gzip"
 
 @dataclass(frozen=True)
 class SourceInfo:
-    """What a dump contains and which programs wrote it."""
+    """The contents of a dump and the versions of the programs that wrote it."""
 
     kind: str
     format: str

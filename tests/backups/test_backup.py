@@ -181,6 +181,9 @@ def test_readback_mismatch_fails_backup(make_profile, mem0_database, arlocal) ->
         profile = make_profile(dsn=mem0_database.dsn, gateway_url=proxy.url)
         with pytest.raises(DataMismatchError, match="is corrupt"):
             _backup(profile.settings)
+        # The paid transaction stays in the upload state for the next attempt.
+        spool = profile.state_dir / "backups" / "local"
+        assert len(list(spool.glob("*.dump.age.upload.json"))) == 1
         context = open_context(profile.settings)
         try:
             assert not [entry for entry in list_backups(context) if entry.complete]
@@ -344,6 +347,7 @@ def test_single_recipient_mode(make_profile, tmp_path) -> None:
     identity = pyrage.x25519.Identity.generate()
     identity_file = tmp_path / "backup-identity.txt"
     identity_file.write_text(f"# public key: {identity.to_public()}\n{identity}\n")
+    identity_file.chmod(0o600)
     source = tmp_path / "mem0.db"
     _sqlite_mem0(source, 50)
     profile = make_profile(
