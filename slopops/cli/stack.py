@@ -182,14 +182,15 @@ def _load_profile(env: str, config_dir: Path | None) -> Settings:
 
 
 def _print_table(statuses: list[ServiceStatus]) -> None:
-    table = Table("service", "pid", "status")
+    table = Table("service", "pid")
     table.add_column("url", overflow="fold")
+    table.add_column("status", no_wrap=True)
     for item in statuses:
         colour = "green" if item.status in {"ready", "started"} else "yellow"
         table.add_row(
             item.name,
             str(item.pid or "-"),
-            f"[{colour}]{item.status}[/{colour}]",
             item.url,
+            f"[{colour}]{item.status}[/{colour}]",
         )
     console.print(table)
