@@ -305,12 +305,15 @@ def release_markdown(target: ProgramTarget, outcome: ReleaseOutcome) -> str:
         f"{outcome.record.kind.capitalize()} of {target.name} on {target.environment}"
     )
     lines = [_record_markdown(title, outcome.record)]
-    lines.append(
-        f"\nEstimated cost before signing: "
-        f"{outcome.preflight.estimated_lamports} lamports. Buffer "
-        f"`{outcome.buffer.address}`: {outcome.buffer.chunks_written} chunks "
-        f"written, {outcome.buffer.chunks_skipped} already in place."
-    )
+    if outcome.unchanged:
+        lines.append("\nThe program already ran this file: nothing was signed.")
+    if outcome.buffer is not None:
+        lines.append(
+            f"\nEstimated cost before signing: "
+            f"{outcome.preflight.estimated_lamports} lamports. Buffer "
+            f"`{outcome.buffer.address}`: {outcome.buffer.chunks_written} chunks "
+            f"written, {outcome.buffer.chunks_skipped} already in place."
+        )
     if outcome.rollback_buffer is not None:
         lines.append(
             f"Rollback buffer `{outcome.rollback_buffer.address}` holds sha256 "

@@ -130,6 +130,12 @@ def deploy(
             release_program(target, path, progress=advance, on_preflight=show_estimate)
         )
     record = outcome.record
+    if outcome.unchanged:
+        console.print(
+            f"{program} ({record.program_id}) already runs sha256 {record.sha256}, "
+            f"released as #{record.sequence} at slot {record.slot}; nothing signed"
+        )
+        return
     console.print(
         f"{record.kind} of {program} ({record.program_id}) verified: "
         f"sha256 {record.sha256} at slot {record.slot}"
@@ -139,10 +145,11 @@ def deploy(
         f"estimate {outcome.preflight.estimated_lamports} lamports, "
         f"spent {record.lamports_spent}, recovered {record.recovered_lamports}"
     )
-    console.print(
-        f"buffer {outcome.buffer.address}: {outcome.buffer.chunks_written} chunks "
-        f"written, {outcome.buffer.chunks_skipped} already in place"
-    )
+    if outcome.buffer is not None:
+        console.print(
+            f"buffer {outcome.buffer.address}: {outcome.buffer.chunks_written} "
+            f"chunks written, {outcome.buffer.chunks_skipped} already in place"
+        )
     for label, signature in record.signatures.items():
         console.print(f"  {label}: {signature}")
 

@@ -11,6 +11,7 @@
         │   ├── InsufficientFundsError   the fee payer cannot pay the estimate
         │   ├── InvalidElfError          the file is not a deployable sBPF ELF
         │   └── ProgramNotFoundError     an upgrade target that does not exist
+        ├── ProgramUnchangedError        the file already runs, with no record
         ├── DeployRejectedError          the loader rejected deploy or upgrade
         ├── VerificationError            on-chain bytes differ from the release
         ├── NoRollbackTargetError        no previous release to go back to
@@ -111,6 +112,23 @@ class InvalidElfError(PreflightError):
             program,
             f"program file {source!r} {problem}; build it with `anchor build` "
             "or `cargo build-sbf`",
+        )
+
+
+class ProgramUnchangedError(ProgramReleaseError):
+    """The program already runs the file, but the release store has no record.
+
+    Upgrading to the same bytes would make the file its own rollback target.
+    """
+
+    def __init__(self, program: str, program_id: str, sha256: str) -> None:
+        self.program_id = program_id
+        self.sha256 = sha256
+        super().__init__(
+            program,
+            f"program {program_id!r} already runs sha256 {sha256!r}, and the "
+            "release store has no record of it; nothing to release, deploy a "
+            "different file or restore the release store",
         )
 
 

@@ -32,6 +32,7 @@ from slopops.programs.deploy import (
     verify_program,
 )
 from slopops.programs.elf import sha256_hex
+from slopops.programs.errors import DeployRejectedError, ProgramUnchangedError
 from slopops.programs.preflight import (
     PreflightReport,
     check_genesis,
@@ -48,13 +49,19 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ReleaseOutcome:
-    """Everything a release did, for its record and its report."""
+    """Outcome of a release, for its record and its report.
+
+    ``unchanged`` is True when the program already ran the file: nothing was
+    signed, ``record`` is the earlier release of that file and ``buffer`` is
+    None.
+    """
 
     record: ReleaseRecord
     preflight: PreflightReport
-    buffer: BufferWrite
+    buffer: BufferWrite | None
     rollback_buffer: BufferWrite | None
     closed_buffers: dict[str, int]
+    unchanged: bool = False
 
 
 def elf_path_of(target: ProgramTarget, elf_path: Path | None) -> Path:
@@ -141,15 +148,44 @@ async def _apply(
     signatures: dict[str, str] = {}
     if report.extend_bytes:
         signatures["extend"], _ = await extend_programdata(session, report.extend_bytes)
-    outcome = await apply_buffer(
-        session,
-        Pubkey.from_string(buffer.address),
-        report.size_bytes,
-        first_deploy=report.first_deploy,
-    )
+    try:
+        outcome = await apply_buffer(
+            session,
+            Pubkey.from_string(buffer.address),
+            report.size_bytes,
+            first_deploy=report.first_deploy,
+        )
+    except DeployRejectedError as exc:
+        if exc.recovered_lamports:
+            # The buffer is closed, so its keypair file has no further use.
+            Path(buffer.keypair_path).unlink(missing_ok=True)
+        raise
     # The upgrade drained the buffer, so its keypair file is no longer needed.
     Path(buffer.keypair_path).unlink(missing_ok=True)
     return DeployOutcome({**signatures, **outcome.signatures}, outcome.slot)
+
+
+async def _unchanged(
+    session: Session, store: ReleaseStore, report: PreflightReport
+) -> ReleaseOutcome:
+    """Return the earlier release of a file that already runs on chain.
+
+    Raises:
+        ProgramUnchangedError: No record of that file exists, so a rollback
+            target could not be known.
+    """
+    name = session.target.name
+    earlier = [r for r in store.records(name) if r.sha256 == report.sha256]
+    if not earlier:
+        raise ProgramUnchangedError(name, report.program_id, report.sha256)
+    await verify_program(session.rpc, name, session.program_id, report.sha256)
+    logger.info(
+        "%s (%s) already runs sha256 %s; nothing to release",
+        name,
+        report.program_id,
+        report.sha256,
+    )
+    return ReleaseOutcome(earlier[-1], report, None, None, {}, unchanged=True)
 
 
 async def verify_release(target: ProgramTarget, sha256: str) -> VerifiedProgram:
@@ -192,6 +228,8 @@ async def release_program(
         report = await _preflight(session, elf, min_extend_bytes)
         if on_preflight is not None:
             on_preflight(report)
+        if report.current_sha256 == report.sha256:
+            return await _unchanged(session, store, report)
         if not report.first_deploy:
             await _save_current(session, store)
         buffer = await write_buffer(session, elf, role="release", progress=progress)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 from solders.instruction import Instruction
 from solders.signature import Signature
@@ -16,7 +19,11 @@ from slopops.programs import (
     rollback_program,
 )
 from slopops.programs.elf import sha256_hex
-from slopops.programs.errors import DeployRejectedError, NoRollbackTargetError
+from slopops.programs.errors import (
+    DeployRejectedError,
+    NoRollbackTargetError,
+    ProgramUnchangedError,
+)
 from slopops.programs.preflight import read_program
 from slopops.solana import RpcClient, build_transaction
 from tests.programs.conftest import Elfs
@@ -154,6 +161,7 @@ async def test_rejected_first_deploy_closes_buffer(
     inventory = await program_inventory(target)
     assert not inventory.deployed
     assert inventory.buffers == []
+    assert target.store().buffer_keypair_paths("demo") == []
 
 
 async def test_rejected_upgrade_keeps_programdata(
@@ -176,3 +184,24 @@ async def test_rejected_upgrade_keeps_programdata(
     assert caught.value.recovered_lamports > 0
     records = target.store().records("demo")
     assert [record.kind for record in records] == ["deploy"]
+
+
+async def test_same_file_again_is_unchanged(target: ProgramTarget, elfs: Elfs) -> None:
+    first = await release_program(target, elfs.memo_v3)
+
+    again = await release_program(target, elfs.memo_v3)
+
+    assert again.unchanged
+    assert again.buffer is None
+    assert again.record == first.record
+    assert len(target.store().records("demo")) == 1
+
+
+async def test_same_file_without_record_rejected(
+    target: ProgramTarget, elfs: Elfs, tmp_path: Path
+) -> None:
+    await release_program(target, elfs.memo_v3)
+    forgetful = replace(target, state_dir=tmp_path / "lost-state")
+
+    with pytest.raises(ProgramUnchangedError, match="already runs sha256"):
+        await release_program(forgetful, elfs.memo_v3)
