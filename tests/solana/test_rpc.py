@@ -49,13 +49,13 @@ async def test_primary_refused_fails_over() -> None:
 
 async def test_primary_timeout_fails_over() -> None:
     def slow(request: dict[str, Any]) -> Reply:
-        return Reply(body=result(request, "slow").body, delay_seconds=1.0)
+        return Reply(body=result(request, "slow").body, delay_seconds=3.0)
 
     with scripted_server(slow) as primary, scripted_server(healthy) as fallback:
         async with RpcClient([primary.url, fallback.url], timeout_seconds=0.2) as rpc:
             started = time.monotonic()
             assert await rpc.genesis_hash() == GENESIS
-            assert time.monotonic() - started < 0.9
+            assert time.monotonic() - started < 2.5
 
 
 async def test_429_honours_retry_after() -> None:
