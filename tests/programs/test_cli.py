@@ -94,7 +94,7 @@ def test_program_commands(config_dir: Path, elfs: Elfs) -> None:
     fail_memos(config_dir, 3)
     rate = invoke(config_dir, "failure-rate", "--limit", "3")
     listed = invoke(config_dir, "buffers")
-    shown = invoke(config_dir, "show")
+    show_output = invoke(config_dir, "show")
     rolled_back = invoke(config_dir, "rollback")
     closed = invoke(config_dir, "close-buffers", "--include-rollback")
 
@@ -108,7 +108,7 @@ def test_program_commands(config_dir: Path, elfs: Elfs) -> None:
     assert "InstructionError:InvalidInstructionData: 3" in rate
     assert "rollback" in listed
     assert "1 buffers" in listed
-    assert "programdata:       105077 bytes" in shown
+    assert "programdata:       105077 bytes" in show_output
     assert "rolled back demo" in rolled_back
     assert "no rollback buffer staged" in rolled_back
     assert "closed 0 buffers, recovered 0 lamports" in closed

@@ -40,7 +40,7 @@ async def test_window_counts_recent_transactions(
         recent = await failure_rate(session.rpc, session.program_id, window_seconds=600)
         newest = await failure_rate(session.rpc, session.program_id, limit=2)
 
-    # The window also holds the deploy transaction, which names the program.
+    # The window also contains the deploy transaction, which names the program.
     assert recent.samples == 4
     assert recent.failed == 0
     assert recent.rate == 0.0
