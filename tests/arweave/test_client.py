@@ -357,3 +357,16 @@ def test_retry_policy_backoff_grows() -> None:
     assert 0.5 <= policy.delay_seconds(1) <= 1.0
     assert 1.0 <= policy.delay_seconds(2) <= 2.0
     assert 1.5 <= policy.delay_seconds(5) <= 3.0
+
+
+def test_data_root_matches_library_for_full_chunks(tmp_path) -> None:
+    from arweave.merkle import compute_root_hash
+
+    from slopops.arweave.transactions import layout_file
+
+    source = _random_file(tmp_path / "data.bin", 3 * CHUNK)
+    with source.open("rb") as handle:
+        expected = compute_root_hash(handle)
+    layout = layout_file(source)
+    assert layout.data_root == expected
+    assert layout.ranges == [(0, CHUNK), (CHUNK, 2 * CHUNK), (2 * CHUNK, 3 * CHUNK)]
