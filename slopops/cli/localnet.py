@@ -16,7 +16,9 @@ app = typer.Typer(
 
 @app.callback()
 def localnet(
-    port: int = typer.Option(DEFAULT_PORT, help="TCP port of the JSON-RPC server."),
+    port: int = typer.Option(
+        DEFAULT_PORT, min=1, max=65535, help="TCP port of the JSON-RPC server."
+    ),
     seed: str = typer.Option(
         "local",
         help="Chain seed; it sets the genesis hash (local, devnet, mainnet-beta).",

@@ -16,6 +16,11 @@ validator's RPC clients rely on:
 
 A slot is final as soon as it exists, because the chain has one node and no
 forks. The bank is not thread-safe, so the server serializes every call.
+
+NOTE: a validator packs many transactions into one slot, but here each takes
+a slot of its own. So a burst of more than 150 transactions signed with one
+blockhash expires it midway and the rest fail with BlockhashNotFound. Clients
+must sign again with a fresh blockhash, as they must after expiry anywhere.
 """
 
 from __future__ import annotations
