@@ -188,12 +188,19 @@ async def test_simulate_transaction(localnet, funded_payer):
         replaced = (
             await client.simulate_transaction(good, replace_recent_blockhash=True)
         ).value
+        with_accounts = (
+            await client.simulate_transaction(
+                good, accounts_addresses=[funded_payer.pubkey()]
+            )
+        ).value
+        balance = (await client.get_balance(funded_payer.pubkey())).value
         status = (await client.get_signature_statuses([good.signatures[0]])).value
     assert ok.err is None
     assert any("simulated" in line for line in ok.logs)
     assert ok.units_consumed > 0
     assert isinstance(failed.err, TransactionErrorInstructionError)
     assert replaced.replacement_blockhash is not None
+    assert with_accounts.accounts[0].lamports == balance - 5_000
     assert status == [None], "a simulation must not land"
 
 
@@ -204,6 +211,16 @@ async def test_unknown_signature_returns_null(localnet):
         transaction = (await client.get_transaction(signature)).value
     assert status == [None]
     assert transaction is None
+
+
+def test_account_info_base58(localnet, funded_payer):
+    address = str(funded_payer.pubkey())
+    small = rpc(localnet.url, "getAccountInfo", [address, {"encoding": "base58"}])
+    program = str(MEMO_V3_PROGRAM_ID)
+    large = rpc(localnet.url, "getAccountInfo", [program, {"encoding": "base58"}])
+    assert small["result"]["value"]["data"] == ["", "base58"]
+    assert large["error"]["code"] == -32602
+    assert "Base64" in large["error"]["message"]
 
 
 def test_unknown_method_returns_32601(localnet):
