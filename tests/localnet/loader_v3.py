@@ -18,7 +18,7 @@ LOADER_V3_ID = Pubkey.from_string("BPFLoaderUpgradeab1e11111111111111111111111")
 BUFFER_HEADER_BYTES = 37
 PROGRAMDATA_HEADER_BYTES = 45
 PROGRAM_ACCOUNT_BYTES = 36
-# The most ELF bytes one Write carries in a transaction with one signer.
+# The maximum ELF bytes of one Write in a transaction with one signer.
 MAX_WRITE_BYTES = 1_012
 
 

@@ -1,4 +1,4 @@
-"""Transaction errors worded as agave words them."""
+"""Transaction error text, as agave writes it."""
 
 from __future__ import annotations
 

@@ -154,7 +154,7 @@ async def test_program_accounts_filters(localnet, funded_payer):
         [set_compute_unit_price(1_000_000), set_compute_unit_limit(2_000_000)],
     ],
 )
-async def test_fee_for_message_matches_charged_fee(localnet, funded_payer, budget):
+async def test_fee_quote_matches_charged_fee(localnet, funded_payer, budget):
     payer = funded_payer.pubkey()
     instructions = [*budget, memo("fee"), *transfer_from(funded_payer, 10**7)]
     async with AsyncClient(localnet.url) as client:
@@ -166,7 +166,7 @@ async def test_fee_for_message_matches_charged_fee(localnet, funded_payer, budge
     assert quoted == charged.transaction.meta.fee
 
 
-async def test_fee_for_message_with_expired_blockhash_is_null(localnet, funded_payer):
+async def test_fee_for_unknown_blockhash_is_null(localnet, funded_payer):
     message = Message.new_with_blockhash(
         [memo("fee")], funded_payer.pubkey(), Hash.new_unique()
     )
@@ -289,7 +289,7 @@ def test_batch_request(localnet):
     assert responses[1]["error"]["code"] == -32601
 
 
-async def test_preflight_error_data_is_raw_simulation(localnet, funded_payer):
+async def test_preflight_error_carries_simulation(localnet, funded_payer):
     async with AsyncClient(localnet.url) as client:
         blockhash = (await client.get_latest_blockhash()).value.blockhash
     transaction = sign(
@@ -306,7 +306,7 @@ async def test_preflight_error_data_is_raw_simulation(localnet, funded_payer):
     assert error["data"]["logs"]
 
 
-async def test_base58_send_and_transaction_encodings(localnet, funded_payer):
+async def test_base58_and_json_encodings(localnet, funded_payer):
     import base58
 
     async with AsyncClient(localnet.url) as client:
