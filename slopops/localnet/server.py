@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8899
+SHUTDOWN_TIMEOUT_SECONDS = 5
 
 
 class RpcServer:
@@ -152,6 +153,8 @@ def serve(seed: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> N
         log_level="warning",
         access_log=False,
         lifespan="on",
+        # Requests take milliseconds, so a stop never waits long for them.
+        timeout_graceful_shutdown=SHUTDOWN_TIMEOUT_SECONDS,
     )
     logger.info(
         "localnet (seed %r, genesis hash %s) starting at http://%s:%d",
