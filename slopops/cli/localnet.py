@@ -21,13 +21,13 @@ def localnet(
     ),
     seed: str = typer.Option(
         "local",
-        help="Chain seed; it sets the genesis hash (local, devnet, mainnet-beta).",
+        help="Chain seed, which sets the genesis hash (local, devnet, mainnet-beta).",
     ),
     host: str = typer.Option(
         DEFAULT_HOST, help="Address to bind; keep the loopback default."
     ),
 ) -> None:
-    """Serve a local chain until interrupted; its state lives in memory only."""
+    """Serve a local chain until interrupted. Its state lives in memory only."""
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO,
