@@ -13,6 +13,7 @@ from slopops.localnet import start_localnet
 from slopops.localnet.launch import is_healthy
 from slopops.stack.errors import PortInUseError
 from slopops.stack.process import free_port, spawn
+from tests.localnet.chain import rpc
 
 # Pinned by the settings profiles: changing the derivation breaks every profile.
 PINNED_GENESIS_HASHES = {
@@ -51,11 +52,14 @@ def test_cli_binds_loopback_by_default(tmp_path: Path):
             for connection in psutil.Process(service.pid).net_connections("tcp")
             if connection.status == psutil.CONN_LISTEN
         }
+        rpc(url, "getEverything")
     finally:
         service.stop()
+    log = service.log_path.read_text()
     assert listening == {("127.0.0.1", port)}
-    assert "starting at http://127.0.0.1:" in service.log_path.read_text()
-    assert "stopped at slot 0" in service.log_path.read_text()
+    assert "starting at http://127.0.0.1:" in log
+    assert "getEverything (id 7) failed with -32601" in log
+    assert "stopped at slot 0" in log
 
 
 def test_start_refuses_a_taken_port(localnet, tmp_path: Path):
