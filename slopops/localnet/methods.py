@@ -1,7 +1,8 @@
 """The JSON-RPC methods: one handler per method, taking the bank and params.
 
-Commitment and minContextSlot are accepted and ignored, because every slot
-of this chain is final as soon as it exists.
+Commitment is accepted and ignored, because every slot of this chain is
+final as soon as it exists. The server checks minContextSlot before calling
+a handler.
 """
 
 from __future__ import annotations

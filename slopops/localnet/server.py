@@ -22,6 +22,7 @@ from slopops.localnet.errors import (
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
+    MIN_CONTEXT_SLOT_NOT_REACHED,
     PARSE_ERROR,
     RpcError,
 )
@@ -114,7 +115,21 @@ class RpcServer:
         if not isinstance(params, list):
             raise RpcError(INVALID_PARAMS, "Invalid params: expected an array")
         async with self._lock:
+            _check_min_context_slot(params, self.bank.slot)
             return handler(self.bank, params)
+
+
+def _check_min_context_slot(params: list[Any], slot: int) -> None:
+    # Agave answers -32016 while the node is behind the slot a client has seen.
+    for param in params:
+        if isinstance(param, dict):
+            minimum = param.get("minContextSlot")
+            if isinstance(minimum, int) and minimum > slot:
+                raise RpcError(
+                    MIN_CONTEXT_SLOT_NOT_REACHED,
+                    "Minimum context slot has not been reached",
+                    {"contextSlot": slot},
+                )
 
 
 def _is_loopback(host: str) -> bool:

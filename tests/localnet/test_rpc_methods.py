@@ -223,6 +223,18 @@ def test_account_info_base58(localnet, funded_payer):
     assert "Base64" in large["error"]["message"]
 
 
+async def test_min_context_slot_ahead_returns_32016(localnet):
+    unused = Keypair().pubkey()
+    async with AsyncClient(localnet.url) as client:
+        slot = (await client.get_slot()).value
+        with pytest.raises(RPCException, match="Minimum context slot"):
+            await client.get_signatures_for_address(
+                unused, min_context_slot=slot + 1_000
+            )
+        reached = await client.get_signatures_for_address(unused, min_context_slot=slot)
+    assert reached.value == []
+
+
 def test_unknown_method_returns_32601(localnet):
     response = rpc(localnet.url, "getEverything")
     assert response["error"]["code"] == -32601
