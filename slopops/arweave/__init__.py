@@ -4,7 +4,11 @@ Signing and merkle proofs come from arweave-python-client; all HTTP goes
 through :class:`~slopops.arweave.gateway.Gateway` (httpx, timeouts, retries).
 """
 
-from slopops.arweave.download import download_file, wait_for_confirmation
+from slopops.arweave.download import (
+    download_file,
+    verify_data,
+    wait_for_confirmation,
+)
 from slopops.arweave.gateway import Gateway, RetryPolicy, TransactionStatus
 from slopops.arweave.lookup import FoundTransaction, find_transactions
 from slopops.arweave.upload import UploadResult, check_funds, upload_file
@@ -23,5 +27,6 @@ __all__ = [
     "generate_wallet",
     "load_wallet",
     "upload_file",
+    "verify_data",
     "wait_for_confirmation",
 ]

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from slopops.arweave.errors import ConfirmationTimeoutError, DataMismatchError
@@ -51,9 +52,7 @@ def download_file(
     with part.open("r+b" if part.exists() else "wb") as handle:
         handle.seek(done)
         handle.truncate()
-        while done < size:
-            chunk = gateway.chunk(start + done)
-            chunk = chunk[: size - done]
+        for chunk in _iter_chunks(gateway, start, size, done):
             handle.write(chunk)
             handle.flush()
             digest.update(chunk)
@@ -70,6 +69,43 @@ def download_file(
     progress.unlink(missing_ok=True)
     logger.info("downloaded %s: %d bytes, sha256 matches", transaction_id, size)
     return destination
+
+
+def verify_data(
+    gateway: Gateway,
+    transaction_id: str,
+    *,
+    expected_sha256: str,
+    on_progress: ProgressCallback | None = None,
+) -> None:
+    """Download a transaction's data chunk by chunk and compare its sha256.
+
+    Nothing is written to disk, so an interrupted check starts over.
+
+    Raises:
+        TransactionNotFoundError: the gateway has no such transaction.
+        DataMismatchError: the data's sha256 differs.
+        GatewayUnavailableError: a chunk failed through every retry.
+    """
+    start, size = gateway.data_offset(transaction_id)
+    digest = hashlib.sha256()
+    done = 0
+    for chunk in _iter_chunks(gateway, start, size, 0):
+        digest.update(chunk)
+        done += len(chunk)
+        if on_progress is not None:
+            on_progress(done, size)
+    actual = digest.hexdigest()
+    if actual != expected_sha256:
+        raise DataMismatchError(transaction_id, expected_sha256, actual)
+    logger.info("verified %s: %d bytes, sha256 matches", transaction_id, size)
+
+
+def _iter_chunks(gateway: Gateway, start: int, size: int, done: int) -> Iterator[bytes]:
+    while done < size:
+        chunk = gateway.chunk(start + done)[: size - done]
+        done += len(chunk)
+        yield chunk
 
 
 def _resume_position(part: Path, progress: Path, transaction_id: str) -> int:

@@ -29,8 +29,8 @@ from slopops.arweave import (
     RetryPolicy,
     UploadResult,
     check_funds,
-    download_file,
     upload_file,
+    verify_data,
     wait_for_confirmation,
 )
 from slopops.backups import pgtools
@@ -331,19 +331,14 @@ def _upload_verified(
         timeout_seconds=context.settings.arweave.confirmation_timeout_seconds,
         poll_seconds=poll_seconds,
     )
-    readback = path.with_name(path.name + ".readback")
-    try:
-        download_file(
-            gateway,
-            result.transaction_id,
-            readback,
-            expected_sha256=sha256,
-            on_progress=(lambda done, total: on_progress("verify", done, total))
-            if on_progress
-            else None,
-        )
-    finally:
-        readback.unlink(missing_ok=True)
+    verify_data(
+        gateway,
+        result.transaction_id,
+        expected_sha256=sha256,
+        on_progress=(lambda done, total: on_progress("verify", done, total))
+        if on_progress
+        else None,
+    )
     state_path.unlink(missing_ok=True)
     logger.info("read back %s: sha256 matches", result.transaction_id)
     return result

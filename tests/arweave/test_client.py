@@ -17,6 +17,7 @@ from slopops.arweave import (
     download_file,
     find_transactions,
     upload_file,
+    verify_data,
     wait_for_confirmation,
 )
 from slopops.arweave.errors import (
@@ -115,6 +116,9 @@ def test_upload_round_trip(tmp_path, gateway, funded_wallet) -> None:
         expected_sha256=_sha256(source),
     )
     assert target.read_bytes() == source.read_bytes()
+    verify_data(gateway, result.transaction_id, expected_sha256=_sha256(source))
+    with pytest.raises(DataMismatchError):
+        verify_data(gateway, result.transaction_id, expected_sha256="0" * 64)
 
 
 def test_chunk_5xx_and_timeouts_retried(tmp_path, arlocal, funded_wallet) -> None:
