@@ -39,6 +39,9 @@ from slopops.fleet.ssh import CommandResult, SshConnection
 
 logger = logging.getLogger(__name__)
 
+# Exit status of the install script when the upload's sha256 differs (EX_DATAERR).
+_HASH_MISMATCH_STATUS = 65
+
 # Polls the health URL until it returns the expected release id, or the
 # deadline passes. Runs on the node with its own Node.js, so it needs neither
 # curl nor a route from the deployer to the app port. An empty expected id
@@ -143,7 +146,8 @@ class NodeRelease:
             record.last_deploy.outcome = "failed"
             self.write_record(record)
             raise
-        self._switch(release_id)
+        # Recorded before the switch: a record that claims a switch which did
+        # not happen only makes a rollback switch to the known good release.
         record.current = release_id
         record.last_deploy.switched = True
         self.write_record(record)
@@ -152,48 +156,70 @@ class NodeRelease:
     def _install(self, release: Release) -> None:
         upload = self._path(".slopops/uploads", f"{release.release_id}.tar.gz")
         self.connection.put(release.tarball, upload)
-        try:
-            self._check_sha256(release, upload)
-            self._unpack(release.release_id, upload)
-        finally:
-            self._run(f"rm -f {shlex.quote(upload)}", check=False)
-
-    def _check_sha256(self, release: Release, upload: str) -> None:
-        output = self._run(f"sha256sum {shlex.quote(upload)}").stdout
-        actual = output.split()[0] if output.split() else ""
-        if actual != release.sha256:
+        result = self.connection.run(
+            self._install_script(release, upload),
+            check=False,
+            log_as=f"check sha256, unpack and npm ci of release {release.release_id}",
+        )
+        if result.exit_status == _HASH_MISMATCH_STATUS:
             raise TarballHashMismatchError(
-                self.node.name, release.release_id, release.sha256, actual
+                self.node.name,
+                release.release_id,
+                release.sha256,
+                result.stdout.strip(),
+            )
+        if result.exit_status != 0:
+            raise CommandFailedError(
+                self.node.name, result.command, result.exit_status, result.stderr
             )
 
-    def _unpack(self, release_id: str, upload: str) -> None:
-        partial = self._path("releases", f".{release_id}.partial")
-        final = self._path("releases", release_id)
-        partial_q, final_q = shlex.quote(partial), shlex.quote(final)
-        cleanup = shlex.quote(f"rm -rf {partial_q}")
-        script = (
-            f"set -e; trap {cleanup} EXIT; rm -rf {partial_q}; mkdir -p {partial_q}; "
-            f"tar -xzf {shlex.quote(upload)} -C {partial_q}; "
-            f"if [ -f {partial_q}/package-lock.json ]; then "
-            f"cd {partial_q} && npm ci --omit=dev --no-audit --no-fund; fi; "
-            f"rm -rf {final_q}; mv {partial_q} {final_q}"
-        )
-        self._run(script)
+    def _install_script(self, release: Release, upload: str) -> str:
+        """Return the shell script that checks, unpacks and installs a release.
 
-    def _switch(self, release_id: str) -> None:
-        # rename(2) replaces the link in one step; readers see old or new.
+        One script, so the node pays one SSH round trip. It exits with
+        ``_HASH_MISMATCH_STATUS`` and prints the actual hash on a mismatch,
+        and removes the upload and any partial directory whatever happens.
+        """
+        partial = self._q(posixpath.join("releases", f".{release.release_id}.partial"))
+        final = self._q(posixpath.join("releases", release.release_id))
+        upload_q = shlex.quote(upload)
+        cleanup = shlex.quote(f"rm -rf {partial} {upload_q}")
+        return (
+            f"set -e; trap {cleanup} EXIT; "
+            f"actual=$(sha256sum {upload_q} | cut -d' ' -f1); "
+            f'if [ "$actual" != {shlex.quote(release.sha256)} ]; then '
+            f'echo "$actual"; exit {_HASH_MISMATCH_STATUS}; fi; '
+            f"rm -rf {partial}; mkdir -p {partial}; tar -xzf {upload_q} -C {partial}; "
+            f"if [ -f {partial}/package-lock.json ]; then "
+            f"cd {partial} && npm ci --omit=dev --no-audit --no-fund; fi; "
+            f"rm -rf {final}; mv {partial} {final}"
+        )
+
+    def _switch_and_reload(self, release_id: str) -> list[str]:
+        """Point ``current`` at a release, reload PM2; return fork mode warnings.
+
+        rename(2) replaces the link in one step, so readers see the old or
+        the new target. ``pm2 jlist`` runs in the same command to find apps in
+        fork mode.
+        """
         link = self._q("current")
         temporary = self._q(".slopops/current.tmp")
         target = shlex.quote(posixpath.join("releases", release_id))
-        self._run(f"ln -sfn {target} {temporary} && mv -Tf {temporary} {link}")
+        ecosystem = posixpath.join(self.app_dir, "current", self.node.ecosystem_file)
+        pm2 = self._pm2_prefix()
+        result = self._run(
+            f"ln -sfn {target} {temporary} && mv -Tf {temporary} {link} && "
+            f"{pm2} startOrReload {shlex.quote(ecosystem)} --update-env >&2 && "
+            f"{pm2} jlist"
+        )
+        return self._fork_mode_warnings(result.stdout)
 
     def _reload_and_confirm(
         self, record: ReleaseRecord, release_id: str
     ) -> NodeOutcome:
         warnings: list[str] = []
         try:
-            self.reload()
-            warnings = self._fork_mode_warnings()
+            warnings = self._switch_and_reload(release_id)
             result = self.wait_healthy(release_id)
         except CommandFailedError as exc:
             result = HealthResult(False, None, str(exc))
@@ -255,11 +281,10 @@ class NodeRelease:
         )
 
     def _switch_back(self, record: ReleaseRecord, target: str) -> HealthResult:
-        self._switch(target)
         record.current = target
         self.write_record(record)
         try:
-            self.reload()
+            self._switch_and_reload(target)
         except CommandFailedError as exc:
             return HealthResult(False, None, str(exc))
         return self.wait_healthy(target)
@@ -327,15 +352,16 @@ class NodeRelease:
             record.current,
             result.health,
             detail=detail,
-            warnings=self._fork_mode_warnings(check=False),
+            warnings=self._status_warnings(),
+        )
+
+    def _status_warnings(self) -> list[str]:
+        result = self._run(f"{self._pm2_prefix()} jlist", check=False)
+        return (
+            self._fork_mode_warnings(result.stdout) if result.exit_status == 0 else []
         )
 
     # -- PM2 and health ------------------------------------------------------
-
-    def reload(self) -> None:
-        """Reload the ecosystem of ``current`` in PM2, starting apps not yet running."""
-        ecosystem = posixpath.join(self.app_dir, "current", self.node.ecosystem_file)
-        self._pm2(f"startOrReload {shlex.quote(ecosystem)} --update-env")
 
     def wait_healthy(self, release_id: str) -> HealthResult:
         """Poll the health URL from the node until ``release_id`` answers."""
@@ -372,14 +398,11 @@ class NodeRelease:
             release = None
         return HealthResult(True, release, result.stdout.strip()[:300])
 
-    def _fork_mode_warnings(self, check: bool = True) -> list[str]:
-        result = self._pm2("jlist", check=check)
-        if result.exit_status != 0:
-            return []
+    def _fork_mode_warnings(self, jlist_output: str) -> list[str]:
         names = sorted(
             {
                 str(process.get("name"))
-                for process in _parse_jlist(result.stdout)
+                for process in _parse_jlist(jlist_output)
                 if process.get("pm2_env", {}).get("exec_mode") == "fork_mode"
             }
         )
@@ -388,13 +411,14 @@ class NodeRelease:
         logger.warning("node %s: %s (%s)", self.node.name, FORK_MODE_WARNING, names)
         return [f"{', '.join(names)}: {FORK_MODE_WARNING}"]
 
-    def _pm2(self, arguments: str, check: bool = True) -> CommandResult:
+    def _pm2_prefix(self) -> str:
+        """Return ``export PM2_HOME=...; pm2`` for a command on the node."""
         if self.node.pm2_home:
-            prefix = f"export PM2_HOME={shlex.quote(self.node.pm2_home)}; "
+            home = f"export PM2_HOME={shlex.quote(self.node.pm2_home)}"
         else:
-            # PM2's own default, set explicitly so no command guesses.
-            prefix = 'export PM2_HOME="${PM2_HOME:-$HOME/.pm2}"; '
-        return self._run(f"{prefix}{shlex.quote(self.node.pm2_bin)} {arguments}", check)
+            # PM2's own default, set explicitly so that no command guesses.
+            home = 'export PM2_HOME="${PM2_HOME:-$HOME/.pm2}"'
+        return f"{home}; {shlex.quote(self.node.pm2_bin)}"
 
     # -- records and pruning -------------------------------------------------
 
@@ -420,7 +444,7 @@ class NodeRelease:
         The current release and the two newest known good ones are always
         kept, so both rollback targets survive.
         """
-        listing = self._run(f"ls -1 {self._q('releases')}").stdout.split()
+        listing = self.connection.listdir(self._path("releases"))
         present = [name for name in listing if not name.startswith(".")]
         order = {name: index for index, name in enumerate(record.unpacked)}
         present.sort(key=lambda name: order.get(name, -1))

@@ -78,6 +78,7 @@ class SshConnection:
         self._client = client
         self._command_timeout_seconds = command_timeout_seconds
         self._secrets = [secret for secret in secrets if secret]
+        self._sftp_client: paramiko.SFTPClient | None = None
 
     def run(
         self,
@@ -166,19 +167,15 @@ class SshConnection:
         """
         logger.info("node %s: upload %s to %s", self.node.name, local_path, remote_path)
         try:
-            with self._client.open_sftp() as sftp:
-                sftp.get_channel().settimeout(self._command_timeout_seconds)
-                sftp.put(str(local_path), remote_path)
+            self._sftp().put(str(local_path), remote_path)
         except (OSError, paramiko.SSHException) as exc:
             raise TransferError(self.node.name, remote_path, str(exc)) from exc
 
     def read_text(self, remote_path: str) -> str | None:
         """Return a remote file's text over SFTP, or None when it does not exist."""
         try:
-            with self._client.open_sftp() as sftp:
-                sftp.get_channel().settimeout(self._command_timeout_seconds)
-                with sftp.open(remote_path, "r") as handle:
-                    return handle.read().decode()
+            with self._sftp().open(remote_path, "r") as handle:
+                return handle.read().decode()
         except FileNotFoundError:
             return None
         except (OSError, paramiko.SSHException) as exc:
@@ -188,17 +185,32 @@ class SshConnection:
         """Write a remote file atomically: a temporary file, then a rename."""
         temporary = f"{remote_path}.tmp"
         try:
-            with self._client.open_sftp() as sftp:
-                sftp.get_channel().settimeout(self._command_timeout_seconds)
-                with sftp.open(temporary, "w") as handle:
-                    handle.write(text.encode())
-                sftp.posix_rename(temporary, remote_path)
+            sftp = self._sftp()
+            with sftp.open(temporary, "w") as handle:
+                handle.write(text.encode())
+            sftp.posix_rename(temporary, remote_path)
+        except (OSError, paramiko.SSHException) as exc:
+            raise TransferError(self.node.name, remote_path, str(exc)) from exc
+
+    def listdir(self, remote_path: str) -> list[str]:
+        """Return the names in a remote directory over SFTP."""
+        try:
+            return sorted(self._sftp().listdir(remote_path))
         except (OSError, paramiko.SSHException) as exc:
             raise TransferError(self.node.name, remote_path, str(exc)) from exc
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the SFTP session and the connection."""
+        if self._sftp_client is not None:
+            self._sftp_client.close()
         self._client.close()
+
+    def _sftp(self) -> paramiko.SFTPClient:
+        # One SFTP session per connection: opening one costs a round trip.
+        if self._sftp_client is None:
+            self._sftp_client = self._client.open_sftp()
+            self._sftp_client.get_channel().settimeout(self._command_timeout_seconds)
+        return self._sftp_client
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
