@@ -42,6 +42,7 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_metadata import (
     FailedTransactionMetadata,
+    InnerInstruction,
     TransactionMetadata,
 )
 from solders.transaction_status import (
@@ -79,6 +80,8 @@ class Simulation:
     units_consumed: int
     fee_lamports: int
     return_data: TransactionReturnData | None = None
+    # Per top-level instruction, the instructions it invoked (CPI).
+    inner_instructions: list[list[InnerInstruction]] = field(default_factory=list)
     # Accounts as the transaction left them. Empty when it failed.
     post_accounts: dict[Pubkey, Account] = field(default_factory=dict)
 
@@ -281,6 +284,7 @@ def _simulation(
         units_consumed=meta.compute_units_consumed(),
         fee_lamports=meta.fee(),
         return_data=_return_data(meta),
+        inner_instructions=list(meta.inner_instructions()),
     )
 
 

@@ -16,6 +16,7 @@ from solders.account import Account
 from solders.pubkey import Pubkey
 from solders.rpc.responses import RpcSimulateTransactionResult
 from solders.transaction import VersionedTransaction
+from solders.transaction_metadata import InnerInstruction
 from solders.transaction_status import TransactionErrorType
 
 from slopops.localnet.bank import Bank, Simulation
@@ -99,16 +100,22 @@ def account_json(
 
 
 def simulation_json(
-    simulation: Simulation, replacement: dict[str, Any] | None = None
+    simulation: Simulation,
+    replacement: dict[str, Any] | None = None,
+    *,
+    inner_instructions: bool = False,
 ) -> dict[str, Any]:
     """Return a simulation as an RpcSimulateTransactionResult."""
+    inner = None
+    if inner_instructions:
+        inner = _inner_instructions_json(simulation.inner_instructions)
     return {
         "err": error_json(simulation.err),
         "logs": simulation.logs,
         "accounts": None,
         "unitsConsumed": simulation.units_consumed,
         "returnData": _return_data_json(simulation.return_data),
-        "innerInstructions": None,
+        "innerInstructions": inner,
         "replacementBlockhash": replacement,
     }
 
@@ -185,7 +192,7 @@ def _meta_json(record: TransactionRecord) -> dict[str, Any]:
         "fee": record.fee_lamports,
         "preBalances": record.pre_balances,
         "postBalances": record.post_balances,
-        "innerInstructions": _inner_instructions_json(record),
+        "innerInstructions": _inner_instructions_json(record.inner_instructions),
         "logMessages": record.logs,
         "preTokenBalances": [],
         "postTokenBalances": [],
@@ -196,15 +203,17 @@ def _meta_json(record: TransactionRecord) -> dict[str, Any]:
     }
 
 
-def _inner_instructions_json(record: TransactionRecord) -> list[dict[str, Any]]:
+def _inner_instructions_json(
+    inner_instructions: list[list[InnerInstruction]],
+) -> list[dict[str, Any]]:
     groups = []
-    for index, group in enumerate(record.inner_instructions):
+    for index, group in enumerate(inner_instructions):
         if not group:
             continue
         instructions = [
             {
-                **_compiled_instruction_json(inner.instruction),
-                "stackHeight": inner.stack_height,
+                **_compiled_instruction_json(inner.instruction()),
+                "stackHeight": inner.stack_height(),
             }
             for inner in group
         ]

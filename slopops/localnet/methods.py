@@ -268,7 +268,11 @@ def simulate_transaction(bank: Bank, rpc_params: list[Any]) -> dict[str, Any]:
             "blockhash": str(blockhash),
             "lastValidBlockHeight": bank.last_valid_block_height(blockhash),
         }
-    result = encoding.simulation_json(simulation, replacement)
+    result = encoding.simulation_json(
+        simulation,
+        replacement,
+        inner_instructions=bool(options.get("innerInstructions", False)),
+    )
     result["accounts"] = _simulated_accounts(bank, simulation, options)
     return encoding.with_context(bank, result)
 

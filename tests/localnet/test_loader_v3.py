@@ -25,7 +25,7 @@ from slopops.localnet.builtin_programs import (
     memo_v3_elf,
 )
 from tests.localnet import loader_v3
-from tests.localnet.chain import send
+from tests.localnet.chain import send, sign
 
 
 async def write_buffer(client: AsyncClient, payer: Keypair, elf: bytes) -> Keypair:
@@ -107,6 +107,31 @@ async def test_deploy_memo_v3_then_invoke(localnet, funded_payer):
     meta = transaction.transaction.meta
     assert meta.err is None
     assert f"Program {program.pubkey()} success" in meta.log_messages
+
+
+async def test_deploy_reports_inner_instructions(localnet, funded_payer):
+    elf = memo_v3_elf()
+    payer = funded_payer.pubkey()
+    async with AsyncClient(localnet.url) as client:
+        buffer = await write_buffer(client, funded_payer, elf)
+        program = Keypair()
+        space = loader_v3.PROGRAM_ACCOUNT_BYTES
+        rent = (await client.get_minimum_balance_for_rent_exemption(space)).value
+        instructions = loader_v3.deploy(
+            payer, program.pubkey(), buffer.pubkey(), payer, rent, len(elf)
+        )
+        blockhash = (await client.get_latest_blockhash()).value.blockhash
+        transaction = sign([funded_payer, program], instructions, blockhash)
+        simulated = (
+            await client.simulate_transaction(transaction, inner_instructions=True)
+        ).value
+        signature = (await client.send_transaction(transaction)).value
+        landed = (await client.get_transaction(signature)).value
+    # The deploy (instruction 1) creates programdata through the system program.
+    assert [group.index for group in simulated.inner_instructions] == [1]
+    inner = landed.transaction.meta.inner_instructions
+    assert [group.index for group in inner] == [1]
+    assert inner[0].instructions[0].stack_height == 2
 
 
 async def test_memo_v1_rejected_at_deploy(localnet, funded_payer):
