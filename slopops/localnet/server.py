@@ -120,7 +120,7 @@ class RpcServer:
 
 
 def _check_min_context_slot(params: list[Any], slot: int) -> None:
-    # Agave answers -32016 while the node is behind the slot a client has seen.
+    # Agave returns -32016 while the node is behind the slot a client has seen.
     for param in params:
         if isinstance(param, dict):
             minimum = param.get("minContextSlot")
