@@ -472,15 +472,20 @@ class RpcClient:
             return RpcUnavailableError(method, self.endpoints, "invalid signature")
 
     async def signature_statuses(
-        self, signatures: Sequence[Signature]
+        self, signatures: Sequence[Signature], *, search_history: bool = False
     ) -> list[SignatureStatus | None]:
-        """Return the status of each signature, None for those not found."""
+        """Return the status of each signature, None for those not found.
+
+        Without ``search_history`` the node looks only in its recent status
+        cache, which is fast and covers every transaction whose blockhash is
+        still valid.
+        """
         statuses: list[SignatureStatus | None] = []
         for start in range(0, len(signatures), _MAX_STATUSES_PER_CALL):
             batch = signatures[start : start + _MAX_STATUSES_PER_CALL]
             result = await self.call(
                 "getSignatureStatuses",
-                [[str(s) for s in batch], {"searchTransactionHistory": False}],
+                [[str(s) for s in batch], {"searchTransactionHistory": search_history}],
             )
             for value in result["value"]:
                 statuses.append(

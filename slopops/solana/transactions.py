@@ -25,7 +25,7 @@ from solders.transaction import Transaction
 
 from slopops.errors import SlopopsError, TransientError
 from slopops.solana.errors import RpcResponseError
-from slopops.solana.rpc import LatestBlockhash, RpcClient
+from slopops.solana.rpc import LatestBlockhash, RpcClient, SignatureStatus
 
 logger = logging.getLogger(__name__)
 
@@ -260,15 +260,20 @@ class TransactionSender:
     async def _poll(
         self, in_flight: list[PendingTransaction], skip_preflight: bool
     ) -> list[PendingTransaction]:
+        """Return the newly confirmed transactions; re-send the unknown ones."""
         if not in_flight:
             return []
-        signatures = [p.signature for p in in_flight if p.signature is not None]
-        statuses = await self.rpc.signature_statuses(signatures)
+        statuses = await self.rpc.signature_statuses(
+            [p.signature for p in in_flight if p.signature is not None]
+        )
+        found = dict(zip((id(p) for p in in_flight), statuses, strict=True))
+        unknown = [p for p in in_flight if found[id(p)] is None]
+        if unknown:
+            found.update(await self._resend_unknown(unknown, skip_preflight))
         confirmed = []
-        unknown = []
-        for pending, status in zip(in_flight, statuses, strict=True):
+        for pending in in_flight:
+            status = found[id(pending)]
             if status is None:
-                unknown.append(pending)
                 continue
             if status.err is not None:
                 raise TransactionFailedError(
@@ -277,18 +282,26 @@ class TransactionSender:
             if _reached(status.confirmation_status, self.rpc.commitment):
                 pending.slot = status.slot
                 confirmed.append(pending)
-        if unknown:
-            await self._resend_unknown(unknown, skip_preflight)
         return confirmed
 
     async def _resend_unknown(
         self, unknown: list[PendingTransaction], skip_preflight: bool
-    ) -> None:
+    ) -> dict[int, SignatureStatus]:
+        """Re-send transactions not seen for ``resend_interval_seconds``.
+
+        Returns:
+            Statuses, keyed by ``id(pending)``, of expired transactions that
+            the ledger shows as landed after all; these are not sent again.
+        """
         now = time.monotonic()
         stale = [p for p in unknown if now - p.sent_at >= self.resend_interval_seconds]
         if not stale:
-            return
+            return {}
         height = await self.rpc.block_height()
+        landed = await self._landed(
+            [p for p in stale if height > p.last_valid_block_height]
+        )
+        stale = [p for p in stale if id(p) not in landed]
         expired = [p for p in stale if height > p.last_valid_block_height]
         if expired:
             blockhash = await self._current_blockhash(refresh=True)
@@ -297,7 +310,27 @@ class TransactionSender:
                 _sign(pending, blockhash)
         for pending in stale:
             logger.debug("re-sending %s (%s)", pending.label, pending.signature)
-        await self._send(stale, skip_preflight)
+        if stale:
+            await self._send(stale, skip_preflight)
+        return landed
+
+    async def _landed(
+        self, expired: list[PendingTransaction]
+    ) -> dict[int, SignatureStatus]:
+        """Look up expired transactions in the ledger, beyond the status cache.
+
+        A transaction that landed and then left the recent status cache must
+        not be signed again, or it would run twice.
+        """
+        if not expired:
+            return {}
+        statuses = await self.rpc.signature_statuses(
+            [p.signature for p in expired if p.signature is not None],
+            search_history=True,
+        )
+        return {
+            id(p): s for p, s in zip(expired, statuses, strict=True) if s is not None
+        }
 
 
 def _sign(pending: PendingTransaction, blockhash: LatestBlockhash) -> None:

@@ -122,3 +122,34 @@ async def test_expired_blockhash_signs_again(
     assert pending.signings == 2
     assert len(sends) == 2
     assert sends[1]["params"][0] != dropped[0]
+
+
+async def test_landed_beyond_status_cache_not_signed_again(
+    localnet: Localnet, funded_payer: Keypair
+) -> None:
+    upstream = forward(localnet.url)
+
+    def forgetful_cache(request: dict[str, Any]) -> Reply:
+        reply = upstream(request)
+        if request["method"] == "getLatestBlockhash":
+            # Valid only at the current height: the landing moves past it.
+            value = reply.body["result"]["value"]
+            value["lastValidBlockHeight"] = reply.body["result"]["context"]["slot"]
+        if request["method"] == "getSignatureStatuses":
+            history = request["params"][1]["searchTransactionHistory"]
+            if not history:
+                statuses = reply.body["result"]["value"]
+                reply.body["result"]["value"] = [None] * len(statuses)
+        return reply
+
+    pending = payment(funded_payer)
+    with scripted_server(forgetful_cache) as proxy:
+        async with RpcClient([proxy.url]) as rpc:
+            sender = TransactionSender(
+                rpc, resend_interval_seconds=0.05, timeout_seconds=10
+            )
+            await sender.send_one(pending)
+
+    assert pending.signings == 1
+    assert pending.sends == 1
+    assert proxy.methods().count("sendTransaction") == 1
