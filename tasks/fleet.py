@@ -2,11 +2,11 @@
 
 ``deploy_node``, ``rollback_node`` and ``node_status`` each act on one node
 and return its outcome as a plain dict (see
-:meth:`slopops.fleet.report.NodeOutcome.to_dict`). They never raise for a
-node's failure: a failed node is an outcome, so the rollout can count it
-against ``max_failure_percent``. They are not retried, because a node
-deploy that half ran must not run again blindly; a failed node goes back to
-its last known good release inside the deploy itself.
+:meth:`slopops.fleet.report.NodeOutcome.to_dict`). A node that fails comes
+back as a failed outcome, not as an exception, so the rollout can count it
+against ``max_failure_percent``. Only an invalid tarball raises. They are
+not retried, because a node deploy that half ran must not run again blindly,
+and a failed node goes back to its last known good release inside the deploy.
 
 ``roll_out_nodes``, ``roll_back_nodes`` and ``check_nodes`` are plain
 functions to call from a flow. They map the node tasks over each batch,
@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect import get_run_logger, task, unmapped
 from prefect.artifacts import (
@@ -78,12 +79,13 @@ def node_status(fleet: FleetSettings, node: NodeSettings) -> dict[str, Any]:
 def roll_out_nodes(fleet: FleetSettings, release: Release) -> RolloutReport:
     """Roll ``release`` across the fleet in batches of mapped ``deploy_node`` runs.
 
-    Call it from a flow. Past ``max_failure_percent`` the rollout stops and
+    Call it from a sync flow. Past ``max_failure_percent`` the rollout stops and
     every node it switched runs ``rollback_node``. Check ``report.ok``, or
     call ``report.raise_for_failure()``.
     """
     key = _key(f"nodes-deploy-{release.release_id}")
-    progress = create_progress_artifact(
+    # Called from a sync flow, so this returns the id, not a coroutine.
+    progress: UUID = create_progress_artifact(  # type: ignore[assignment]
         progress=0.0,
         key=f"{key}-progress",
         description=f"Rollout of node release {release.release_id}",

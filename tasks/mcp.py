@@ -1,10 +1,10 @@
 """Prefect tasks for the MCP server: deploy, verify and roll back.
 
 Each task takes the environment's ``Settings`` and one plain value. With
-``mcp.mode = "fly"`` they drive Fly Machines through ``slopops.mcp``; with
+``mcp.mode = "fly"`` they drive Fly Machines through ``slopops.mcp``. With
 ``mode = "local"`` the MCP server is a PM2 app released through the node
-path, and the "image" is a release tarball path (absolute, or relative to
-the workspace). Each task publishes a table artifact of the machines or the
+path, and the "image" is a release tarball path, absolute or relative to the
+workspace. Each task publishes a table artifact of the machines or the
 node. Only :class:`slopops.errors.TransientError` (Machines API 5xx, 429,
 timeouts, an unreachable node) is retried.
 """
@@ -48,8 +48,8 @@ def deploy_mcp(settings: Settings, bundle: Bundle) -> str:
     """Deploy the bundle's MCP image (or, in local mode, its tarball).
 
     Raises:
-        McpReleaseFailedError: The Fly deploy failed; the recorded images are
-            back unless the report says otherwise.
+        McpReleaseFailedError: The Fly deploy failed. The recorded images are
+            back unless ``report.restored`` is false.
         RolloutFailedError: The local deploy failed; the node went back.
     """
     image = bundle.manifest.mcp_image

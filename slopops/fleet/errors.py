@@ -110,7 +110,7 @@ class TransferError(FleetError):
 
 
 def _key_line(stderr: str) -> str:
-    # Tools such as npm end with a pointer to a log; the first error line says more.
+    # npm ends its stderr with the path of a log, so the first error line is used.
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if not lines:
         return "no stderr"

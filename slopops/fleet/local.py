@@ -72,6 +72,8 @@ class LocalFleet:
         address = self._take_address()
         node_dir = self.base_dir / f"node-{address}"
         sshd = start_sshd(node_dir / "sshd", address, self.authorized_keys)
+
+        # The sample app reads its address and port from shared/app.json.
         app_port = free_port(address)
         app_dir = node_dir / "app"
         (app_dir / "shared").mkdir(parents=True)
@@ -84,6 +86,7 @@ class LocalFleet:
                 listen_timeout_ms=listen_timeout_ms,
             )
         )
+
         pm2_home = node_dir / "pm2"
         self.pm2_homes.append(pm2_home)
         node = NodeSettings(

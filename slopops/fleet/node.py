@@ -12,8 +12,8 @@ A deploy uploads the tarball, checks its sha256 on the node, unpacks it, runs
 ``npm ci --omit=dev`` when there is a lockfile, switches ``current``, reloads
 PM2 and polls the health URL from the node until it returns the new release
 id. PM2 exits 0 even when the new release crashes at start, so the health
-check after every reload is what decides; a failed check switches back to the
-last known good release at once.
+check after every reload decides the outcome. A failed check switches back
+to the last known good release at once.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ _HASH_MISMATCH_STATUS = 65
 # Polls the health URL until it returns the expected release id, or the
 # deadline passes. Runs on the node with its own Node.js, so it needs neither
 # curl nor a route from the deployer to the app port. An empty expected id
-# accepts any 200 answer (the status check).
+# accepts any 200 response (the status check).
 _HEALTH_SCRIPT = """
 const [url, expected, deadlineMs, intervalMs] = process.argv.slice(1);
 const deadline = Date.now() + Number(deadlineMs);
@@ -79,7 +79,7 @@ let last = 'no answer';
 
 @dataclass(frozen=True)
 class NodeOptions:
-    """How releases are kept and checked on every node."""
+    """Release retention and health check timing, the same for every node."""
 
     keep_releases: int = 5
     health_timeout_seconds: float = 60.0
@@ -96,7 +96,7 @@ class NodeOptions:
 
 @dataclass(frozen=True)
 class HealthResult:
-    """One health check: whether it passed, the release that answered, detail."""
+    """A health check result: whether it passed, the release returned, detail."""
 
     healthy: bool
     release: str | None
@@ -131,7 +131,7 @@ class NodeRelease:
         Raises:
             TarballHashMismatchError: The uploaded bytes have another sha256.
             CommandFailedError: A command before the switch failed.
-            NodeUnreachableError: The node stopped answering.
+            NodeUnreachableError: The node stopped responding.
         """
         record = self.read_record()
         release_id = release.release_id
@@ -177,8 +177,9 @@ class NodeRelease:
         """Return the shell script that checks, unpacks and installs a release.
 
         One script, so the node pays one SSH round trip. It exits with
-        ``_HASH_MISMATCH_STATUS`` and prints the actual hash on a mismatch,
-        and removes the upload and any partial directory whatever happens.
+        ``_HASH_MISMATCH_STATUS`` and prints the actual hash on a mismatch.
+        Its EXIT trap removes the upload and any partial directory, on success
+        and on failure, but not if the shell is killed.
         """
         partial = self._q(posixpath.join("releases", f".{release.release_id}.partial"))
         final = self._q(posixpath.join("releases", release.release_id))

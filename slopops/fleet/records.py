@@ -57,7 +57,7 @@ class ReleaseRecord:
             self.bad.remove(release)
 
     def mark_bad(self, release: str) -> None:
-        """Record that ``release`` failed; it is never a rollback target again."""
+        """Record that ``release`` failed: no rollback target until it passes again."""
         if release in self.known_good:
             self.known_good.remove(release)
         if release not in self.bad:
@@ -83,7 +83,7 @@ class ReleaseRecord:
 
 @dataclass(frozen=True)
 class RollbackPlan:
-    """What a rollback does: switch to ``target``, or nothing when it is None."""
+    """A rollback decision: switch to ``target``, or change nothing when it is None."""
 
     target: str | None
     mark_bad: str | None

@@ -4,8 +4,9 @@ Nodes deploy in batches; the nodes of one batch run in parallel, bounded by
 ``max_parallel_connections``. After each batch the share of failed nodes is
 compared with ``max_failure_percent``: a share above it (strictly, computed
 with exact fractions) stops the rollout, and every node this rollout switched
-goes back to its last known good release. A failed node always goes back by
-itself, before the comparison. Nodes of later batches are reported as skipped.
+goes back to its last known good release. A node whose health check fails
+goes back by itself, before the comparison. Nodes of later batches are
+reported as skipped.
 """
 
 from __future__ import annotations

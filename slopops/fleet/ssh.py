@@ -253,7 +253,7 @@ class SshConnector:
         Raises:
             HostKeyError: The host key is unknown or changed.
             SshAuthError: The key was rejected.
-            NodeUnreachableError: The node did not answer in time.
+            NodeUnreachableError: The node did not respond in time.
         """
         with self._slots:
             client = self._open(node)

@@ -40,7 +40,7 @@ class MissingTokenError(McpError):
 
 
 class FlyApiError(McpError):
-    """The Machines API answered with a status that a retry cannot fix."""
+    """The Machines API responded with a status that a retry cannot fix."""
 
     def __init__(self, method: str, path: str, status: int, body: str) -> None:
         self.method = method

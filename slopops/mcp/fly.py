@@ -6,8 +6,9 @@ Endpoints used (https://fly.io/docs/machines/api/machines-resource/):
 ``GET /v1/apps/{app}/machines/{id}/wait?state=started&timeout=N`` (200 when
 reached, 408 on timeout). The token goes in ``Authorization: Bearer``.
 
-429 answers are retried after their ``Retry-After`` seconds, 5xx answers and
-transport errors after an exponential backoff; any other 4xx fails at once.
+429 responses are retried after their ``Retry-After`` time, and 5xx
+responses and transport errors after an exponential backoff. Any other 4xx
+fails at once.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ image one by one. Each must reach ``started`` and pass its health checks
 before the next one starts. The public health URL is probed at the end. Any
 failure puts the recorded configs, and so the recorded images, back on every
 machine touched. Afterwards all machines run one image and at least
-``min_running`` of them are started, or the report says why not.
+``min_running`` of them are started, or the report's error gives the reason.
 
 The release record (the same one the nodes keep, with images for releases) is
 stored in each machine's ``config.metadata`` under ``slopops_release_record``,
@@ -283,9 +283,10 @@ def _healthy(machine: Machine) -> bool:
 def _read_record(machines: list[Machine]) -> ReleaseRecord:
     """Return the record stored on the machines, or one built from their image.
 
-    Machines normally carry the same record. When none has one (a first
-    deploy through slopops), the image most machines run is taken as current;
-    the deploy counts it as known good only if every machine is healthy.
+    Machines normally carry the same record. When none has one, as before
+    the first deploy through slopops, the image most machines run becomes
+    current. The deploy counts it as known good only if every machine is
+    healthy.
     """
     texts = Counter(
         str((machine.config.get("metadata") or {}).get(RECORD_KEY) or "")

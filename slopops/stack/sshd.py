@@ -2,7 +2,7 @@
 
 Each node of the local stack, the tests and the demo is an sshd listening on
 its own loopback address (127.0.0.2, 127.0.0.3, ...) and port. sshd must run
-as root; it reads keys under a temporary directory, hence ``StrictModes no``.
+as root. It reads keys from a temporary directory, hence ``StrictModes no``.
 ``MaxStartups 50:30:100`` lets 20 and more connections start at once (the
 default 10:30:100 drops some).
 """

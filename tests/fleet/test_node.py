@@ -46,7 +46,7 @@ def test_npm_ci_failure_leaves_node_unchanged(fleet_lab: FleetLab) -> None:
     node = fleet_lab.add_node(instances=1)
     fleet = Fleet(fleet_lab.fleet([node]))
     assert fleet.deploy_node(node, fleet_lab.release("A")).ok
-    # package.json asks for a package that the lockfile does not list.
+    # package.json declares a dependency that the lockfile does not list.
     out_of_sync = '{"name": "slop-agent-sample", "version": "1.0.0", '
     out_of_sync += '"dependencies": {"left-pad": "1.3.0"}}'
     release = build_sample_release(

@@ -3,9 +3,9 @@
 It serves the endpoints the client uses on 127.0.0.1 and models what a
 release depends on:
 
-- states: an updated machine gets a new instance id, is ``replacing``, then
-  ``starting``, and ``started`` after ``start_seconds``; an image listed in
-  ``crash_images`` ends ``stopped`` instead;
+- states: an updated machine gets a new instance id and is ``replacing``,
+  then ``starting``, then ``started`` after ``start_seconds``. An image
+  listed in ``crash_images`` ends ``stopped`` instead;
 - health checks: ``critical`` while starting, then ``passing``, or still
   ``critical`` for images in ``failing_images``;
 - the public health URL ``/health``: 200 when every machine is started and
@@ -33,7 +33,7 @@ from slopops.stack.process import free_port
 
 @dataclass
 class Fault:
-    """An answer returned once, in place of the real one, for matching requests."""
+    """A response sent once, in place of the real one, to a matching request."""
 
     method: str
     path_pattern: str

@@ -1,8 +1,8 @@
 'use strict';
 // PM2 ecosystem of the sample agent node. The node-specific settings (address,
 // port, instances, exec mode) live in <app_dir>/shared/app.json, outside the
-// release. Script and cwd go through the `current` symlink, because
-// `pm2 reload` keeps the script path of the first start.
+// release. Script and cwd go through the `current` symlink, so every release
+// starts from the same paths and a reload only has to follow the link.
 const fs = require('fs');
 const path = require('path');
 
