@@ -144,6 +144,33 @@ def write_known_hosts(path: Path, servers: list[Sshd]) -> None:
     path.write_text("".join(f"{server.known_hosts_line}\n" for server in servers))
 
 
+def add_known_host(path: Path, server: Sshd) -> None:
+    """Add ``server`` to a known_hosts file, replacing its earlier key if any."""
+    entry = known_hosts_entry(server.address, server.port)
+    lines = path.read_text().splitlines() if path.exists() else []
+    kept = [line for line in lines if line.split(" ", 1)[0] != entry]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{line}\n" for line in [*kept, server.known_hosts_line]))
+
+
+def start_node_sshd(
+    state_dir: Path, address: str, port: int, client_key: Path, known_hosts: Path
+) -> Sshd:
+    """Start the sshd of a node on this machine, such as the local MCP server.
+
+    Creates the client key if missing and lets it log in, starts sshd with
+    the host key kept in ``state_dir`` (so it survives restarts), and records
+    that key in ``known_hosts``.
+    """
+    public_key = generate_key(client_key, comment="slopops-fleet")
+    authorized_keys = state_dir / "authorized_keys"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    authorized_keys.write_text(public_key + "\n")
+    server = start_sshd(state_dir, address, authorized_keys, port=port)
+    add_known_host(known_hosts, server)
+    return server
+
+
 def _check_can_run(address: str) -> None:
     if not Path(SSHD_BIN).exists() or shutil.which("ssh-keygen") is None:
         raise ServiceStartError(

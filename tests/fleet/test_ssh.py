@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from config.settings import FleetSettings, NodeSettings
 from slopops.fleet.errors import (
     CommandFailedError,
     CommandTimeoutError,
@@ -13,7 +14,8 @@ from slopops.fleet.errors import (
     NodeUnreachableError,
 )
 from slopops.fleet.ssh import SshConnector
-from slopops.stack.sshd import generate_key
+from slopops.stack.process import free_port
+from slopops.stack.sshd import generate_key, start_node_sshd
 from tests.fixtures.fleet import FleetLab
 
 
@@ -97,3 +99,32 @@ def test_secrets_are_redacted_in_logs(
         connection.run("echo s3cret-token")
     assert "s3cret-token" not in caplog.text
     assert "***" in caplog.text
+
+
+def test_node_sshd_keeps_host_key_across_restarts(fleet_lab: FleetLab) -> None:
+    state_dir = fleet_lab.base_dir / "mcp-sshd"
+    client_key = fleet_lab.base_dir / "keys" / "fleet_ed25519"
+    known_hosts = fleet_lab.base_dir / "fleet" / "known_hosts"
+    address = "127.0.0.39"
+    port = free_port(address)
+    first = start_node_sshd(state_dir, address, port, client_key, known_hosts)
+    first.stop()
+    second = start_node_sshd(state_dir, address, port, client_key, known_hosts)
+    try:
+        assert second.host_key == first.host_key
+        assert known_hosts.read_text() == second.known_hosts_line + "\n"
+        node = NodeSettings(
+            name="mcp-local",
+            host=address,
+            port=port,
+            user="root",
+            app_dir=str(state_dir / "app"),
+            health_url=f"http://{address}:{port}/health",
+        )
+        fleet = FleetSettings(
+            nodes=[node], ssh_key_path=client_key, known_hosts_file=known_hosts
+        )
+        with SshConnector(fleet).connect(node) as connection:
+            assert connection.run("echo ok").stdout == "ok\n"
+    finally:
+        second.stop()
