@@ -116,7 +116,7 @@ def start_postgres(
 
 
 def running_server(data_dir: Path) -> PostgresServer | None:
-    """Return the server running from ``data_dir``, or None if none answers."""
+    """Return the server of ``data_dir`` if it accepts connections, else None."""
     # postmaster.pid lines: pid, data dir, start time, port, socket dir, ...
     try:
         lines = (data_dir / "postmaster.pid").read_text().splitlines()
