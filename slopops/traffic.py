@@ -33,5 +33,6 @@ async def send_memos(
         transaction = Transaction([payer], message, blockhash)
         signature = await rpc.send_transaction(bytes(transaction), skip_preflight=True)
         signatures.append(str(signature))
-    logger.info("sent %d memo transactions to %s", count, program_id)
+    # DEBUG: the demo sends one transaction at a time, several a second.
+    logger.debug("sent %d memo transactions to %s", count, program_id)
     return signatures
