@@ -97,6 +97,8 @@ class FlyRelease:
         try:
             for machine in machines:
                 touched.append(machine)
+                # NOTE: if this process dies before the restore, the machines
+                # keep a record that already counts ``image`` as known good.
                 self._replace(machine, image, record)
             self._probe_public()
             self._check_invariant(image)
