@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from config import ProfileError, Settings, load_settings
 from slopops.errors import SlopopsError
 from slopops.stack.manager import ServiceStatus, Stack
+from slopops.stack.nodes import NodeConfig, nodes_from_settings
 from slopops.stack.prefect_server import api_url
 from slopops.stack.services import (
     DEFAULT_CHAINS,
@@ -55,22 +57,23 @@ WithoutOption = Annotated[
     list[str] | None,
     typer.Option(
         "--without",
-        help="Leave out a part: chains, arlocal or postgres; repeat for more.",
+        help="Leave out a part: chains, arlocal, postgres or nodes; repeat for more.",
     ),
 ]
 EnvOption = Annotated[
     str,
     typer.Option(
         "--env",
-        help="Profile whose mem0 settings decide PostgreSQL: a DSN leaves it out, "
-        "an embedded_dir becomes its data directory.",
+        help="Profile that decides PostgreSQL and the nodes: a mem0 DSN leaves "
+        "PostgreSQL out, mem0.embedded_dir is its data directory, and each node "
+        "on 127.x gets an sshd.",
     ),
 ]
 ConfigDirOption = Annotated[
     Path | None, typer.Option("--config-dir", help="Directory of the profiles.")
 ]
 
-_PARTS = ("chains", "arlocal", "postgres")
+_PARTS = ("chains", "arlocal", "postgres", "nodes")
 DEFAULT_STATE_DIR = Path(".state/stack")
 
 
@@ -88,9 +91,11 @@ def up(
 ) -> None:
     """Start every service that is not running and wait until all are ready."""
     left_out = _parse_without(without)
-    postgres_data_dir = None
-    if "postgres" not in left_out:
-        postgres_data_dir = _postgres_data_dir(env, config_dir, left_out)
+    postgres_data_dir, nodes = None, ()
+    if not {"postgres", "nodes"} <= left_out:
+        settings = _load_profile(env, config_dir)
+        postgres_data_dir = _postgres_data_dir(settings, left_out)
+        nodes = _nodes(settings, left_out)
     try:
         config = StackConfig(
             state_dir=state_dir,
@@ -100,6 +105,7 @@ def up(
             arlocal_port=None if "arlocal" in left_out else arlocal_port,
             postgres_port=None if "postgres" in left_out else postgres_port,
             postgres_data_dir=postgres_data_dir,
+            nodes=nodes,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--host") from exc
@@ -159,18 +165,35 @@ def _parse_without(values: list[str] | None) -> set[str]:
     return left_out
 
 
-def _postgres_data_dir(
-    env: str, config_dir: Path | None, left_out: set[str]
-) -> Path | None:
+def _postgres_data_dir(settings: Settings, left_out: set[str]) -> Path | None:
     """Return the profile's embedded PostgreSQL directory; a DSN leaves it out."""
-    mem0 = (settings := _load_profile(env, config_dir)).mem0
+    if "postgres" in left_out:
+        return None
+    mem0 = settings.mem0
     if mem0.dsn is not None or mem0.dsn_file is not None:
-        console.print(f"mem0: the {env} profile names a DSN; PostgreSQL not started")
+        console.print(
+            f"mem0: the {settings.environment} profile names a DSN; "
+            "PostgreSQL not started"
+        )
         left_out.add("postgres")
         return None
     if mem0.embedded_dir is None:
         return None
     return settings.resolve(mem0.embedded_dir)
+
+
+def _nodes(settings: Settings, left_out: set[str]) -> tuple[NodeConfig, ...]:
+    """Return the profile's nodes on this machine, or none without root."""
+    if "nodes" in left_out:
+        return ()
+    try:
+        nodes = nodes_from_settings(settings)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--env") from exc
+    if nodes and os.geteuid() != 0:
+        console.print("nodes: sshd needs root; the profile's local nodes not started")
+        return ()
+    return nodes
 
 
 def _load_profile(env: str, config_dir: Path | None) -> Settings:

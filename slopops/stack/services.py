@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -18,6 +19,7 @@ import psycopg
 from slopops.localnet.launch import start_localnet
 from slopops.stack.arlocal import start_arlocal
 from slopops.stack.manager import Service
+from slopops.stack.nodes import NodeConfig, node_service
 from slopops.stack.postgres import HOST as POSTGRES_HOST
 from slopops.stack.postgres import SUPERUSER, start_postgres
 from slopops.stack.prefect_server import (
@@ -55,6 +57,7 @@ class StackConfig:
     postgres_port: int | None = 5433
     # Data directory of the embedded PostgreSQL; None: <state_dir>/postgres/data.
     postgres_data_dir: Path | None = None
+    nodes: tuple[NodeConfig, ...] = ()
     workspace_dir: Path = field(default=WORKSPACE_DIR)
 
     @property
@@ -80,7 +83,8 @@ def save_config(config: StackConfig) -> None:
     if config.postgres_data_dir is not None:
         data["postgres_data_dir"] = str(config.postgres_data_dir.resolve())
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    (config.state_dir / CONFIG_FILE_NAME).write_text(json.dumps(data, indent=2) + "\n")
+    text = json.dumps(data, indent=2, default=str)
+    (config.state_dir / CONFIG_FILE_NAME).write_text(text + "\n")
 
 
 def load_config(state_dir: Path) -> StackConfig:
@@ -94,7 +98,19 @@ def load_config(state_dir: Path) -> StackConfig:
     if data.get("postgres_data_dir") is not None:
         data["postgres_data_dir"] = Path(data["postgres_data_dir"])
     data["chains"] = tuple((seed, int(port)) for seed, port in data["chains"])
+    data["nodes"] = tuple(_node_from_json(node) for node in data.get("nodes", ()))
     return StackConfig(**data)
+
+
+def _node_from_json(data: dict[str, Any]) -> NodeConfig:
+    return NodeConfig(
+        name=data["name"],
+        host=data["host"],
+        port=int(data["port"]),
+        client_key=Path(data["client_key"]),
+        known_hosts=Path(data["known_hosts"]),
+        pm2_homes=tuple(Path(home) for home in data["pm2_homes"]),
+    )
 
 
 def build_services(config: StackConfig) -> list[Service]:
@@ -104,6 +120,7 @@ def build_services(config: StackConfig) -> list[Service]:
         services.append(_chain_service(config.host, seed, port))
     if config.arlocal_port is not None:
         services.append(_arlocal_service(config.host, config.arlocal_port))
+    services.extend(node_service(node) for node in config.nodes)
     if config.postgres_port is not None:
         services.append(
             _postgres_service(config.postgres_port, config.postgres_data_dir)
