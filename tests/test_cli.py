@@ -1,4 +1,4 @@
-"""The ``slopops`` command line: groups mounted, stack command errors."""
+"""The command lines: `slopops` groups and stack errors, `python -m bench`."""
 
 from __future__ import annotations
 

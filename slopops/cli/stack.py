@@ -91,7 +91,8 @@ def up(
 ) -> None:
     """Start every service that is not running and wait until all are ready."""
     left_out = _parse_without(without)
-    postgres_data_dir, nodes = None, ()
+    postgres_data_dir: Path | None = None
+    nodes: tuple[NodeConfig, ...] = ()
     if not {"postgres", "nodes"} <= left_out:
         settings = _load_profile(env, config_dir)
         postgres_data_dir = _postgres_data_dir(settings, left_out)
