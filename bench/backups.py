@@ -176,11 +176,15 @@ def _generate(server, name: str, size_mb: int) -> int:
     dsn = server.dsn(name)
     sample.create_schema(dsn, DIMENSIONS, index=None)
     target = size_mb * 1024 * 1024
-    batch = 20_000
+    empty = _database_bytes(dsn)
+    inserted = 0
+    batch = 5_000
     while (current := _database_bytes(dsn)) < target:
         sample.insert_memories(dsn, batch, DIMENSIONS, text_bytes=TEXT_BYTES)
-        per_row = max(1, (_database_bytes(dsn) - current) // batch)
-        batch = max(1000, min(100_000, (target - _database_bytes(dsn)) // per_row + 1))
+        inserted += batch
+        # Size per row so far, index and history included, sets the next batch.
+        per_row = max(1, (_database_bytes(dsn) - empty) // inserted)
+        batch = max(1000, min(100_000, (target - current) // per_row))
     sample.create_vector_index(dsn, "ivfflat")
     with psycopg.connect(dsn, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")

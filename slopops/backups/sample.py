@@ -109,8 +109,10 @@ def insert_memories(
     """
     # md5 hex digests are 32 characters; repeat enough of them for text_bytes.
     repeats = max(1, text_bytes // 32)
+    # Each batch adds its memories and their history rows in one statement.
     statement = sql.SQL(
         """
+        WITH added AS (
         INSERT INTO memories (id, user_id, agent_id, text, metadata, embedding)
         SELECT gen_random_uuid(),
                'user-' || mod(g, 97),
@@ -121,6 +123,10 @@ def insert_memories(
                (SELECT array_agg(random())::vector
                 FROM generate_series(1, {dimensions}) WHERE g > 0)
         FROM generate_series(1, %s) AS g
+        RETURNING id, text
+        )
+        INSERT INTO memory_history (memory_id, event, new_text)
+        SELECT id, 'ADD', text FROM added
         """
     ).format(
         marker=sql.Literal(marker),
@@ -133,11 +139,4 @@ def insert_memories(
             batch = min(remaining, _BATCH_ROWS)
             connection.execute(statement, (batch,))
             remaining -= batch
-        connection.execute(
-            """
-            INSERT INTO memory_history (memory_id, event, new_text)
-            SELECT id, 'ADD', text FROM memories
-            WHERE id NOT IN (SELECT memory_id FROM memory_history)
-            """
-        )
     logger.info("inserted %d memories of %d dimensions", rows, dimensions)
