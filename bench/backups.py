@@ -179,11 +179,13 @@ def _generate(server, name: str, size_mb: int) -> int:
     empty = _database_bytes(dsn)
     inserted = 0
     batch = 5_000
-    while (current := _database_bytes(dsn)) < target:
+    current = empty
+    while current < target:
         sample.insert_memories(dsn, batch, DIMENSIONS, text_bytes=TEXT_BYTES)
         inserted += batch
-        # Size per row so far, index and history included, sets the next batch.
-        per_row = max(1, (_database_bytes(dsn) - empty) // inserted)
+        current = _database_bytes(dsn)
+        # Size per row so far, history included, sets the next batch.
+        per_row = max(1, (current - empty) // inserted)
         batch = max(1000, min(100_000, (target - current) // per_row))
     sample.create_vector_index(dsn, "ivfflat")
     with psycopg.connect(dsn, autocommit=True) as connection:
