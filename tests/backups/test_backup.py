@@ -30,6 +30,7 @@ from slopops.backups import (
 )
 from slopops.backups.errors import (
     ArchiveVersionError,
+    BackupError,
     EncryptionNotConfiguredError,
     ExtensionUnavailableError,
     KeyExpiredError,
@@ -362,3 +363,21 @@ def test_single_recipient_mode(make_profile, tmp_path) -> None:
         profile.settings, RestoreRequest(sqlite_path=tmp_path / "copy.db"), retry=FAST
     )
     assert restored.row_counts == {"memories": 50}
+
+
+def test_clean_restore_overwrites_target(make_profile, mem0_database) -> None:
+    profile = make_profile(dsn=mem0_database.dsn)
+    _backup(profile.settings)
+    with psycopg.connect(mem0_database.dsn, autocommit=True) as connection:
+        connection.execute("DELETE FROM memory_history")
+        connection.execute("DELETE FROM memories WHERE user_id = 'user-1'")
+    with pytest.raises(BackupError, match="pass --clean"):
+        restore_backup(
+            profile.settings,
+            RestoreRequest(target_dsn=mem0_database.dsn),
+            retry=FAST,
+        )
+    restored = restore_backup(profile.settings, RestoreRequest(clean=True), retry=FAST)
+    assert not restored.created
+    assert restored.database == mem0_database.name
+    assert restored.row_counts == mem0_database.row_counts
