@@ -22,7 +22,7 @@ BINDING_LENGTH = 8
 
 
 class ApprovalInput(RunInput):
-    """What an approver enters to resume a paused promotion."""
+    """The form an approver fills in to resume a paused promotion."""
 
     approver: str = Field(
         min_length=1,

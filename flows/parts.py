@@ -58,7 +58,7 @@ _FUNCTIONS = {
 
 @dataclass(frozen=True)
 class PartResult:
-    """What one deploy or rollback step did, for the run's summary."""
+    """The outcome of one deploy, verify or rollback step, for the run's summary."""
 
     part: Part
     action: str

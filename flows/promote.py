@@ -1,9 +1,10 @@
 """promote: move one release bundle into an environment.
 
-Order: load and verify the bundle, read the record, run the pre-flight checks
-in parallel, check the mainnet gate (verified on devnet and soaked), wait for
-approval where the profile requires it, then deploy program, nodes and MCP
-under the environment's global concurrency limit, check, and record. When a
+Order: load and verify the bundle, read the record, and run the pre-flight
+checks in parallel. Mainnet then checks its gate (verified on devnet and
+soaked) and waits for approval where the profile requires it. Last, under the
+environment's global concurrency limit, program, nodes and MCP are deployed,
+checked and recorded. When a
 step fails, the parts already deployed in this run go back to the last known
 good release, in reverse order.
 
@@ -164,7 +165,8 @@ def _request_approval(
         timeout_seconds,
         bundle.bundle_id,
     )
-    # A fixed key makes the rerun after resume find this suspend already answered.
+    # A fixed key lets the rerun after resume load this input instead of
+    # suspending again.
     decision = suspend_flow_run(
         wait_for_input=form,
         timeout=timeout_seconds,

@@ -2,8 +2,8 @@
 
 No approval: rollback is the safe direction. It takes the environment's
 deploy concurrency slot, so it never runs at the same time as a promotion's
-deploy steps, and it ends with an artifact comparing the measured time with
-the recovery objectives (programs 30 minutes, nodes and MCP 5 minutes).
+deploy steps. It ends with an artifact that compares the measured time with
+the recovery objectives: programs 30 minutes, nodes and MCP 5 minutes.
 """
 
 from __future__ import annotations

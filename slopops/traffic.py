@@ -1,6 +1,6 @@
 """Send memo transactions to a program: user traffic for the demo and tests.
 
-Against an SPL Memo build each transaction succeeds; against the
+Against an SPL Memo build each transaction succeeds. Against the
 associated-token program deployed at the same address (the demo's bad
 release) each one fails with InvalidInstructionData. Transactions skip
 preflight, so failed ones still land and count in the failure rate.

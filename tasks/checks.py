@@ -222,7 +222,9 @@ async def check_fly_token(settings: Settings, bundle: Bundle) -> str:
     except httpx.TransportError as exc:
         raise TransientError(f"Fly API {url!r} is unreachable ({exc}); retry") from exc
     if response.status_code >= 500:
-        raise TransientError(f"Fly API {url!r} answered {response.status_code}; retry")
+        raise TransientError(
+            f"Fly API {url!r} returned HTTP {response.status_code}; retry"
+        )
     if response.status_code != 200:
         raise PreflightError(
             "fly",

@@ -4,7 +4,8 @@ A bundle source directory has this layout; every part is optional but at
 least one must be present::
 
     programs/<name>.so      one program ELF per program in the profile
-    node-release.tar.gz     the agent node release tarball
+    nodes/<release>.tar.gz  the agent node release tarball; its name is the
+                            release id the nodes report from /health
     mcp-image.txt           the MCP image reference, one line
 
 The manifest lists each file's sha256 and size and the image reference. The
@@ -37,12 +38,15 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 PROGRAMS_DIR = "programs"
-NODE_RELEASE_NAME = "node-release.tar.gz"
+NODES_DIR = "nodes"
+NODE_RELEASE_SUFFIX = ".tar.gz"
 MCP_IMAGE_NAME = "mcp-image.txt"
 FORMAT_VERSION = 1
 
 _PROGRAM_NAME = re.compile(r"^[a-z0-9_][a-z0-9_-]*$")
 _BUNDLE_ID = re.compile(r"^[0-9a-f]{64}$")
+# The release id pattern of the fleet engine (releases/<id> on each node).
+_NODE_RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _CHUNK_BYTES = 1 << 20
 
 
@@ -84,8 +88,10 @@ class Manifest(BaseModel):
 
     @property
     def node_release_id(self) -> str | None:
-        """The node release id: the first 16 hex digits of the tarball's sha256."""
-        return self.node_release.sha256[:16] if self.node_release else None
+        """The node release id: the tarball's file name without ``.tar.gz``."""
+        if self.node_release is None:
+            return None
+        return Path(self.node_release.path).name.removesuffix(NODE_RELEASE_SUFFIX)
 
     def program(self, name: str) -> ProgramEntry | None:
         """Return the program called ``name``, or None when the bundle has none."""
@@ -130,29 +136,27 @@ def build_manifest(directory: Path) -> Manifest:
     """Read a bundle source directory and describe it.
 
     Raises:
-        BundleLayoutError: The directory is missing, empty of parts, or holds a
-            file that is not a bundle part.
+        BundleLayoutError: The directory is missing, empty of parts, or contains
+            a file that is not a bundle part.
     """
     directory = directory.resolve()
     if not directory.is_dir():
         raise BundleLayoutError(directory, "does not exist; pass a bundle directory")
     _reject_unknown_entries(directory)
     programs = tuple(_program_entries(directory))
-    node_release = None
-    if (directory / NODE_RELEASE_NAME).is_file():
-        node_release = _file_entry(directory, NODE_RELEASE_NAME)
+    node_release = _node_release_entry(directory)
     mcp_image = _read_image(directory)
     if not programs and node_release is None and mcp_image is None:
         raise BundleLayoutError(
             directory,
-            f"has no part; add {PROGRAMS_DIR}/<name>.so, {NODE_RELEASE_NAME} "
-            f"or {MCP_IMAGE_NAME}",
+            f"has no part; add {PROGRAMS_DIR}/<name>.so, "
+            f"{NODES_DIR}/<release>{NODE_RELEASE_SUFFIX} or {MCP_IMAGE_NAME}",
         )
     return Manifest(programs=programs, node_release=node_release, mcp_image=mcp_image)
 
 
 def _reject_unknown_entries(directory: Path) -> None:
-    allowed = {PROGRAMS_DIR, NODE_RELEASE_NAME, MCP_IMAGE_NAME, MANIFEST_NAME}
+    allowed = {PROGRAMS_DIR, NODES_DIR, MCP_IMAGE_NAME, MANIFEST_NAME}
     unknown = sorted(p.name for p in directory.iterdir() if p.name not in allowed)
     if unknown:
         raise BundleLayoutError(
@@ -178,6 +182,31 @@ def _program_entries(directory: Path) -> list[ProgramEntry]:
         entry = _file_entry(directory, f"{PROGRAMS_DIR}/{path.name}")
         entries.append(ProgramEntry(name=name, **entry.model_dump()))
     return entries
+
+
+def _node_release_entry(directory: Path) -> FileEntry | None:
+    nodes_dir = directory / NODES_DIR
+    if not nodes_dir.is_dir():
+        return None
+    tarballs = sorted(nodes_dir.iterdir())
+    names = [path.name for path in tarballs]
+    if len(tarballs) != 1 or not tarballs[0].is_file():
+        raise BundleLayoutError(
+            directory,
+            f"has {names!r} in {NODES_DIR}/; put exactly one "
+            f"<release>{NODE_RELEASE_SUFFIX} there",
+        )
+    release_id = names[0].removesuffix(NODE_RELEASE_SUFFIX)
+    if not names[0].endswith(NODE_RELEASE_SUFFIX) or not _NODE_RELEASE_ID.match(
+        release_id
+    ):
+        raise BundleLayoutError(
+            directory,
+            f"has {f'{NODES_DIR}/{names[0]}'!r}, which is not <release>"
+            f"{NODE_RELEASE_SUFFIX} with a release id of letters, digits, '.', "
+            "'_' and '-'",
+        )
+    return _file_entry(directory, f"{NODES_DIR}/{names[0]}")
 
 
 def _file_entry(directory: Path, relative: str) -> FileEntry:

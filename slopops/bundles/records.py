@@ -44,7 +44,7 @@ class Release(BaseModel):
     def from_manifest(
         cls, manifest: Manifest, *, flow_run_id: str | None = None, **times: datetime
     ) -> Release:
-        """Describe the release of ``manifest``, deployed now unless told otherwise."""
+        """Describe the release of ``manifest``, deployed at ``deployed_at`` or now."""
         return cls(
             bundle_id=manifest.bundle_id,
             programs={p.name: p.sha256 for p in manifest.programs},

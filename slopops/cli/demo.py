@@ -1,14 +1,14 @@
 """``slopops demo``: the main job on the local stack.
 
-It starts the stack with the simulation profiles (three local chains with
-distinct genesis hashes for local, devnet and mainnet-beta, arlocal and an
-embedded PostgreSQL holding a generated mem0 database), registers the
-deployments, promotes a release through local, devnet and mainnet (approving
-mainnet through the API unless ``--wait-for-ui``), backs mem0 up and drills a
-restore, then ships a bad release whose transactions fail, so the monitor
-triggers the automatic rollback. It ends with the UI link, a link per run
-and the measured times. The stack keeps running; stop it with
-``slopops stack down``.
+It starts the stack with the simulation profiles: three local chains with
+distinct genesis hashes for local, devnet and mainnet-beta, arlocal, and an
+embedded PostgreSQL with a generated mem0 database. It registers the
+deployments and promotes a release through local, devnet and mainnet, which
+it approves through the API unless ``--wait-for-ui`` is given. Then it backs
+mem0 up and drills a restore. Last, it ships a bad release whose
+transactions fail, so the monitor triggers the automatic rollback. It ends
+with the UI link, a link per run and the measured times. The stack keeps
+running; stop it with ``slopops stack down``.
 """
 
 from __future__ import annotations

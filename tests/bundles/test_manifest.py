@@ -25,7 +25,8 @@ def make_source(
     source = root / "source"
     (source / "programs").mkdir(parents=True)
     (source / "programs" / "slop_registry.so").write_bytes(program)
-    (source / "node-release.tar.gz").write_bytes(b"node tarball")
+    (source / "nodes").mkdir()
+    (source / "nodes" / "agent-1.2.0.tar.gz").write_bytes(b"node tarball")
     (source / "mcp-image.txt").write_text(image + "\n")
     return source
 
@@ -60,7 +61,7 @@ def test_manifest_lists_parts(tmp_path: Path) -> None:
     manifest = build_manifest(make_source(tmp_path))
     assert [p.name for p in manifest.programs] == ["slop_registry"]
     assert manifest.node_release is not None
-    assert manifest.node_release_id == manifest.node_release.sha256[:16]
+    assert manifest.node_release_id == "agent-1.2.0"
     assert manifest.mcp_image == "img:1"
 
 
@@ -104,7 +105,7 @@ def test_tampered_image_file_detected(tmp_path: Path) -> None:
 
 def test_missing_file_detected(tmp_path: Path) -> None:
     stored = store_bundle(make_source(tmp_path), tmp_path / "store")
-    (stored.path / "node-release.tar.gz").unlink()
+    (stored.path / "nodes" / "agent-1.2.0.tar.gz").unlink()
     with pytest.raises(BundleTamperedError, match="missing"):
         open_bundle(stored.path)
 
@@ -140,3 +141,17 @@ def test_resolve_by_directory_and_id(tmp_path: Path) -> None:
     again = resolve_bundle(stored.bundle_id, tmp_path / "store")
     assert again.path == stored.path
     assert resolve_bundle(str(stored.path), tmp_path / "store").path == stored.path
+
+
+def test_two_node_releases_rejected(tmp_path: Path) -> None:
+    source = make_source(tmp_path)
+    (source / "nodes" / "agent-1.3.0.tar.gz").write_bytes(b"other")
+    with pytest.raises(BundleLayoutError, match="exactly one"):
+        build_manifest(source)
+
+
+def test_bad_node_release_name_rejected(tmp_path: Path) -> None:
+    source = make_source(tmp_path)
+    (source / "nodes" / "agent-1.2.0.tar.gz").rename(source / "nodes" / "agent.zip")
+    with pytest.raises(BundleLayoutError, match="agent.zip"):
+        build_manifest(source)

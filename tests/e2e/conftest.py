@@ -7,6 +7,7 @@ the bundle store. Tests that need a clean slate reset the release records.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -19,13 +20,14 @@ import pytest
 from solders.keypair import Keypair
 
 from config import ENVIRONMENTS
+from slopops.fleet.local import LocalFleet
 from slopops.localnet.builtin_programs import (
     associated_token_elf,
     memo_v3_elf,
     write_program_so,
 )
 from slopops.solana.keypair import save_keypair
-from tests.fixtures.prefect import WORKSPACE, PrefectStack, start_prefect_stack
+from tests.fixtures.prefect import WORKSPACE, PrefectStack
 
 SIMULATION_DIR = WORKSPACE / "config" / "simulation"
 KEY_NAMES = ("payer", "authority", "slop_registry-program")
@@ -46,7 +48,7 @@ class Simulation:
         return self.prefect.api_url
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Call the Prefect REST API, retrying while it answers 503 (SQLite busy)."""
+        """Call the Prefect REST API, retrying while it returns 503 (SQLite busy)."""
         for _ in range(10):
             response = httpx.request(
                 method, f"{self.api_url}{path}", timeout=30, **kwargs
@@ -135,11 +137,24 @@ class Simulation:
         return directory
 
 
-def write_profiles(config_dir: Path, workspace: Path, urls: dict[str, str]) -> None:
-    """Copy the simulation profiles, pointed at the test chains and workspace."""
+def write_profiles(
+    config_dir: Path,
+    workspace: Path,
+    urls: dict[str, str],
+    fleets: dict[str, str] | None = None,
+) -> None:
+    """Copy the simulation profiles, pointed at the test chains and workspace.
+
+    ``fleets`` maps an environment to a TOML ``[fleet]`` table that replaces
+    the profile's.
+    """
     config_dir.mkdir(parents=True, exist_ok=True)
     for environment in ENVIRONMENTS:
         text = (SIMULATION_DIR / f"{environment}.toml").read_text()
+        if fleets and environment in fleets:
+            text = re.sub(
+                r"(?ms)^\[fleet\]\n.*?(?=^\[mcp\])", fleets[environment], text
+            )
         text = re.sub(
             r'(?m)^url = "http://127\.0\.0\.1:\d+"$',
             f'url = "{urls[environment]}"',
@@ -160,27 +175,76 @@ def create_keys(workspace: Path, chains: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="session")
-def simulation(
-    tmp_path_factory: pytest.TempPathFactory,
-    session_localnet_factory: Callable[..., Any],
-) -> Iterator[Simulation]:
-    """Start chains, write profiles and keys, and start Prefect with a worker."""
-    workspace = tmp_path_factory.mktemp("workspace")
+def simulation_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the workspace of keys, profiles and the bundle store."""
+    return tmp_path_factory.mktemp("workspace")
+
+
+@pytest.fixture(scope="session")
+def simulation_chains(
+    session_localnet_factory: Callable[..., Any], simulation_workspace: Path
+) -> dict[str, Any]:
+    """Start one chain per environment and fund the simulation keys on each."""
     chains = {env: session_localnet_factory(env) for env in ENVIRONMENTS}
-    write_profiles(
-        workspace / "config",
-        workspace,
-        {e: c.url.rstrip("/") for e, c in chains.items()},
-    )
-    create_keys(workspace, chains)
-    stack = start_prefect_stack(
-        tmp_path_factory.mktemp("prefect"), workspace / "config"
-    )
+    create_keys(simulation_workspace, chains)
+    return chains
+
+
+@pytest.fixture(scope="session")
+def prefect_config_dir(
+    simulation_workspace: Path,
+    simulation_chains: dict[str, Any],
+    simulation_fleet: LocalFleet,
+) -> Path:
+    """Write the simulation profiles, pointed at this session's chains."""
+    config_dir = simulation_workspace / "config"
+    urls = {env: chain.url.rstrip("/") for env, chain in simulation_chains.items()}
+    fleets = {"devnet": fleet_table(simulation_fleet)}
+    write_profiles(config_dir, simulation_workspace, urls, fleets)
+    return config_dir
+
+
+@pytest.fixture(scope="session")
+def simulation_fleet() -> Iterator[LocalFleet]:
+    """Start two agent nodes (sshd and PM2) that only the devnet profile lists."""
+    lab = LocalFleet()
     try:
-        yield Simulation(stack, workspace, chains)
+        lab.add_node()
+        lab.add_node()
+        yield lab
     finally:
-        stack.stop_worker()
-        stack.server.stop()
+        lab.close()
+
+
+def fleet_table(lab: LocalFleet) -> str:
+    """Return the TOML ``[fleet]`` table of the lab's nodes."""
+    lines = [
+        "[fleet]",
+        f'ssh_key_path = "{lab.key_path}"',
+        f'known_hosts_file = "{lab.known_hosts}"',
+        'batch_size = "1"',
+        "max_failure_percent = 0",
+        "health_timeout_seconds = 15",
+        "connect_timeout_seconds = 5",
+        "",
+    ]
+    for local in lab.nodes:
+        node = local.settings
+        lines += ["[[fleet.nodes]]"]
+        for key, value in node.model_dump(exclude_none=True).items():
+            lines.append(f"{key} = {json.dumps(value)}")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def simulation(
+    prefect_stack: PrefectStack,
+    simulation_workspace: Path,
+    simulation_chains: dict[str, Any],
+) -> Simulation:
+    """Return the e2e world: Prefect with a worker, the chains and the workspace."""
+    return Simulation(prefect_stack, simulation_workspace, simulation_chains)
 
 
 @pytest.fixture(scope="session")

@@ -81,13 +81,16 @@ def test_description_shows_old_and_new() -> None:
             ),
         ),
         node_release=FileEntry(
-            path="node-release.tar.gz", sha256="4" * 64, size_bytes=1
+            path="nodes/agent-2.0.tar.gz", sha256="4" * 64, size_bytes=1
         ),
         mcp_image="img:new",
     )
     text = describe_changes("mainnet-beta", record, manifest)
     assert manifest.bundle_id in text
-    assert "1" * 64 in text and "3" * 64 in text
-    assert "2" * 16 in text and "4" * 16 in text
-    assert "img:old" in text and "img:new" in text
+    assert "1" * 64 in text
+    assert "3" * 64 in text
+    assert "2" * 16 in text
+    assert "agent-2.0" in text
+    assert "img:old" in text
+    assert "img:new" in text
     assert manifest.bundle_id[:8] in text

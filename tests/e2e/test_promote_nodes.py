@@ -1,0 +1,65 @@
+"""Promotion of a program and a node release, and undo after a failed node step."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from slopops.fleet.local import LocalFleet
+from tests.e2e.conftest import Simulation
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def bundle_with_nodes(
+    simulation: Simulation, lab: LocalFleet, name: str, elf: bytes, crash: bool
+) -> Path:
+    source = simulation.bundle_dir(name, elf)
+    tarball = lab.release(name, crash_at_start=crash).tarball
+    (source / "nodes").mkdir()
+    shutil.copyfile(tarball, source / "nodes" / tarball.name)
+    return source
+
+
+def test_failed_node_step_rolls_back_program(
+    simulation: Simulation,
+    simulation_fleet: LocalFleet,
+    good_elf: bytes,
+    bad_elf: bytes,
+) -> None:
+    simulation.reset_records()
+    good = bundle_with_nodes(
+        simulation, simulation_fleet, "nodes-good", good_elf, False
+    )
+    run_id = simulation.run("promote/devnet", bundle=str(good))
+    simulation.wait(run_id, {"COMPLETED"}, timeout_seconds=300)
+    record = simulation.variable("release-record-devnet")
+    node_release = record["current"]["node_release"]
+    for local in simulation_fleet.nodes:
+        assert simulation_fleet.current(local.settings) == node_release
+
+    crashing = bundle_with_nodes(
+        simulation, simulation_fleet, "nodes-crash", bad_elf, True
+    )
+    run_id = simulation.run("promote/devnet", bundle=str(crashing))
+    simulation.wait(run_id, {"FAILED"}, timeout_seconds=300)
+    assert simulation.variable("release-record-devnet") == record
+    for local in simulation_fleet.nodes:
+        assert simulation_fleet.current(local.settings) == node_release
+    good_sha = record["current"]["programs"]["slop_registry"]
+    logs = wait_for_log(simulation, run_id, f"rolled back to sha256 {good_sha}")
+    assert "rolling those back" in logs
+
+
+def wait_for_log(simulation: Simulation, run_id: str, text: str) -> str:
+    """Return the run's logs once they contain ``text`` (logs arrive in batches)."""
+    deadline = time.monotonic() + 20
+    logs = simulation.logs(run_id)
+    while text not in logs and time.monotonic() < deadline:
+        time.sleep(1)
+        logs = simulation.logs(run_id)
+    assert text in logs
+    return logs
