@@ -105,5 +105,7 @@ def _finish(report: RolloutReport) -> None:
     print_report(report, f"nodes {report.action}{subject}")
     if report.stopped:
         errors.print(f"rollout stopped: {report.reason}")
+    elif report.reason:
+        errors.print(f"warning: {report.reason}")
     if not report.ok:
         raise typer.Exit(1)

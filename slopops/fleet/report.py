@@ -70,11 +70,17 @@ class RolloutReport:
     outcomes: list[NodeOutcome] = field(default_factory=list)
     stopped: bool = False
     reason: str | None = None
+    tolerated_failures: int = 0
 
     @property
     def ok(self) -> bool:
-        """Return whether every node succeeded and the rollout did not stop."""
-        return not self.stopped and all(outcome.ok for outcome in self.outcomes)
+        """Return whether the run did not stop and no node failed beyond the limit.
+
+        A rollout that ends with failed nodes within ``max_failure_percent``
+        sets ``tolerated_failures`` and is ok; its rows still show them.
+        """
+        failed = sum(not outcome.ok for outcome in self.outcomes)
+        return not self.stopped and failed <= self.tolerated_failures
 
     def rows(self) -> list[dict[str, str]]:
         """Return one table row per node: node, status, release, health, note."""

@@ -106,6 +106,14 @@ def run_rollout(
             on_batch(index + 1, len(batches), report)
         if index + 1 < len(batches) and pause_seconds > 0:
             sleep(pause_seconds)
+    failed = sum(not outcome.ok for outcome in report.outcomes)
+    if failed:
+        report.tolerated_failures = failed
+        report.reason = (
+            f"{failed} of {total} nodes failed, within max_failure_percent "
+            f"{max_failure_percent:g}"
+        )
+        logger.warning("release %s: %s", release_id, report.reason)
     return report
 
 

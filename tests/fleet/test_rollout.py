@@ -62,11 +62,14 @@ def test_failure_percent_boundary(fleet_lab: FleetLab) -> None:
     at_limit = Fleet(fleet_lab.fleet(nodes, max_failure_percent=25))
     report = at_limit.roll_out(fleet_lab.release("A"))
     assert not report.stopped
+    assert report.ok
+    assert report.tolerated_failures == 1
     assert [o.status for o in report.outcomes] == ["failed"] + ["deployed"] * 3
     # Just under 25 %, the same failure stops it before any node switches.
     below = Fleet(fleet_lab.fleet(nodes, max_failure_percent=24.99))
     report = below.roll_out(fleet_lab.release("B"))
     assert report.stopped
+    assert not report.ok
     assert [o.status for o in report.outcomes] == ["failed"] + ["skipped"] * 3
     for node in nodes[1:]:
         assert fleet_lab.current(node) == "A"
