@@ -5,13 +5,16 @@ Figures:
 - recovery: from the bad release's first failed transaction to the rollback
   run's completion, which verifies the old program bytes on chain (goal
   90 s, against recovery objectives of 30 minutes for programs and 5 for
-  nodes). The baseline in the same run is the rollback run's own duration:
-  the rest is detection (monitor windows) and the automation.
+  nodes). The baseline in the same run is the rollback run's own duration,
+  so the rest is detection (monitor windows) and the automation.
 - start delay: from ``prefect deployment run`` to the flow run's Running
   state, median of several runs (goal 10 s with a 1 s worker poll).
 
 The stack is restarted with the simulation profiles, as ``slopops demo``
 does, and keeps running afterwards (``slopops stack down`` stops it).
+
+NOTE: the simulation profiles list no agent nodes, so the recovery figure
+covers the program only and node rollback is not timed here.
 
 Usage: ``python -m bench pipelines [--runs N]``.
 """
@@ -60,7 +63,6 @@ def _measure_start_delay(runs: int) -> list[float]:
     delays = []
     for _ in range(runs):
         since = datetime.now(UTC)
-        started = time.monotonic()
         subprocess.run(
             [prefect, "deployment", "run", "monitor/local", "-p", "duration_seconds=1"],
             check=True,
@@ -70,11 +72,9 @@ def _measure_start_delay(runs: int) -> list[float]:
         wait_for(flow_run.id, {StateType.RUNNING, StateType.COMPLETED})
         timing = run_timing(flow_run.id)
         assert timing.running_at is not None
-        # Command start to Running: the CLI's own start-up counts, as for an operator.
-        overhead = (timing.created - since).total_seconds()
-        delays.append(overhead + (timing.start_delay_seconds or 0.0))
+        # From the command's start, so the CLI's own start-up counts too.
+        delays.append((timing.running_at - since).total_seconds())
         wait_for(flow_run.id, {StateType.COMPLETED})
-        del started
     return delays
 
 
@@ -93,8 +93,7 @@ def main(argv: list[str]) -> int:
     delays = _measure_start_delay(args.runs)
     print(
         f"bad release to old bytes verified: {recovery:.1f} s "
-        f"(goal < {GOAL_RECOVERY_SECONDS:.0f} s; objectives 1800 s programs, "
-        "300 s nodes)"
+        f"(goal < {GOAL_RECOVERY_SECONDS:.0f} s)"
     )
     print(f"rollback run alone (baseline): {rollback_alone:.1f} s (goal < 1800 s)")
     print(
