@@ -3,18 +3,17 @@
 Each task takes the environment's ``Settings`` and one plain value. With
 ``mcp.mode = "fly"`` they drive Fly Machines through ``slopops.mcp``. With
 ``mode = "local"`` the MCP server is a PM2 app released through the node
-path, and the "image" is a release tarball path, absolute or relative to the
-workspace. Each task publishes a table artifact of the machines or the
-node. Only :class:`slopops.errors.TransientError` (Machines API 5xx, 429,
-timeouts, an unreachable node) is retried.
+path: the "image" is a release tarball path, or an image reference that
+the sample app stands in for (see :mod:`slopops.mcp.local`). Each task
+publishes a table artifact of the machines or the node. Only
+:class:`slopops.errors.TransientError` (Machines API 5xx, 429, timeouts, an
+unreachable node) is retried.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -24,11 +23,16 @@ from prefect.cache_policies import NO_CACHE
 from config import Settings
 from slopops.bundles import Bundle, Release
 from slopops.errors import TransientError
-from slopops.fleet import Release as NodeRelease
 from slopops.fleet.report import RolloutReport
 from slopops.mcp import FlyRelease, McpReport, open_fly_release
 from slopops.mcp.errors import McpInvariantError
-from slopops.mcp.local import deploy_local, rollback_local, status_local
+from slopops.mcp.local import (
+    deploy_local,
+    local_release,
+    local_release_id,
+    rollback_local,
+    status_local,
+)
 
 
 def _retry_transient(task_: Any, task_run: Any, state: Any) -> bool:
@@ -131,18 +135,6 @@ def rollback_mcp(settings: Settings, good: Release | None) -> str:
             good.mcp_image,
         )
     return f"MCP on {mcp_report.image} ({mcp_report.detail})"
-
-
-def local_release(settings: Settings, image: str) -> NodeRelease:
-    """Return the local MCP release for a tarball path given as the image."""
-    path = settings.resolve(Path(image))
-    return NodeRelease.from_tarball(path, local_release_id(image))
-
-
-def local_release_id(image: str) -> str:
-    """Return the release id of a local MCP tarball: its name without .tar.gz."""
-    name = Path(image).name
-    return re.sub(r"(\.tar\.gz|\.tgz)$", "", name)
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 On Fly (``mcp.mode = "fly"``) the commands drive the app's machines through
 the Machines API. Locally (``mode = "local"``) the MCP server is a PM2 app
-released like an agent node, and ``--image`` is a release tarball path.
+released like an agent node, and ``--image`` is a release tarball path or an
+image reference that the sample app stands in for.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ from rich.table import Table
 from config import ENVIRONMENTS, ProfileError, Settings, load_settings
 from slopops.cli.nodes import print_report
 from slopops.errors import SlopopsError
-from slopops.fleet import Release
 from slopops.mcp import FlyRelease, McpReport, open_fly_release
-from slopops.mcp.local import deploy_local, rollback_local, status_local
+from slopops.mcp.local import (
+    deploy_local,
+    local_release,
+    rollback_local,
+    status_local,
+)
 
 app = typer.Typer(
     help="Release, roll back and inspect the MCP server (Fly Machines or local PM2).",
@@ -47,7 +52,7 @@ def deploy(
         typer.Option(
             "--image",
             "-i",
-            help="Image reference on Fly; in local mode, a release tarball path.",
+            help="Image reference; in local mode also a release tarball path.",
         ),
     ],
     config_dir: ConfigDirOption = None,
@@ -56,7 +61,7 @@ def deploy(
     settings = _settings(env, config_dir)
     if settings.mcp.mode == "local":
         try:
-            release = Release.from_tarball(settings.resolve(Path(image)))
+            release = local_release(settings, image)
         except SlopopsError as exc:
             errors.print(f"error: {exc}")
             raise typer.Exit(2) from exc

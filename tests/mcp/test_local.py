@@ -7,7 +7,13 @@ import pytest
 
 from config import load_settings
 from config.settings import McpSettings, Settings
-from slopops.mcp.local import deploy_local, local_mcp_node, rollback_local, status_local
+from slopops.mcp.local import (
+    deploy_local,
+    local_mcp_node,
+    local_release,
+    rollback_local,
+    status_local,
+)
 from tests.fixtures.fleet import FleetLab
 
 
@@ -18,6 +24,7 @@ def _settings(lab: FleetLab) -> Settings:
         update={
             "mcp": McpSettings(mode="local", local_node=node),
             "fleet": lab.fleet([]),
+            "state_dir": lab.base_dir / "state",
         }
     )
 
@@ -47,3 +54,15 @@ def test_local_commands_need_local_mode(fleet_lab: FleetLab) -> None:
     )
     with pytest.raises(ValueError, match="need mode 'local'"):
         local_mcp_node(settings)
+
+
+def test_local_mcp_image_reference(fleet_lab: FleetLab) -> None:
+    settings = _settings(fleet_lab)
+    node = local_mcp_node(settings)
+    release = local_release(settings, "registry.fly.io/slopmachine-mcp:1.2.0")
+    assert release.release_id == "registry.fly.io-slopmachine-mcp-1.2.0"
+    assert release.tarball.parent == fleet_lab.base_dir / "state" / "mcp-releases"
+    report = deploy_local(settings, release)
+    assert report.ok, report.rows()
+    health = httpx.get(node.health_url, timeout=5).json()
+    assert health["release"] == release.release_id
