@@ -78,6 +78,7 @@ class PendingTransaction:
     wire: bytes = b""
     signature: Signature | None = None
     last_valid_block_height: int = 0
+    signed_at: float = 0.0
     sent_at: float = 0.0
     sends: int = 0
     signings: int = 0
@@ -192,7 +193,10 @@ class TransactionSender:
                 fresh.append(queue.pop())
             if fresh:
                 await self._sign_all(fresh)
-                await self._send(fresh, skip)
+                sending = asyncio.ensure_future(self._send(fresh, skip))
+                # Sign the next wave while this one is on the wire.
+                await self._sign_all(queue[-self.max_in_flight :])
+                await sending
                 in_flight.extend(fresh)
             confirmed = await self._poll(in_flight, skip)
             for pending in confirmed:
@@ -209,8 +213,17 @@ class TransactionSender:
         )
 
     async def _sign_all(self, batch: list[PendingTransaction]) -> None:
+        """Sign the transactions not signed yet or signed on an old blockhash."""
+        now = time.monotonic()
+        unsigned = [
+            p
+            for p in batch
+            if not p.wire or now - p.signed_at > self.blockhash_max_age_seconds
+        ]
+        if not unsigned:
+            return
         blockhash = await self._current_blockhash()
-        for pending in batch:
+        for pending in unsigned:
             _sign(pending, blockhash)
 
     async def _current_blockhash(self, refresh: bool = False) -> LatestBlockhash:
@@ -340,6 +353,7 @@ def _sign(pending: PendingTransaction, blockhash: LatestBlockhash) -> None:
     pending.wire = bytes(transaction)
     pending.signature = transaction.signatures[0]
     pending.last_valid_block_height = blockhash.last_valid_block_height
+    pending.signed_at = time.monotonic()
     pending.signings += 1
 
 
