@@ -44,6 +44,8 @@ from slopops.bundles import (
     soak_remaining_seconds,
 )
 from slopops.errors import SlopopsError
+from tasks.bundles import PublishedManifest
+from tasks.bundles import publish_manifest as publish_manifest_task
 from tasks.checks import (
     check_authority,
     check_balance,
@@ -79,7 +81,10 @@ def deploy_lock_name(environment: str) -> str:
 
 @flow(name="promote", persist_result=True)
 def promote(
-    environment: str, bundle: str, approval_timeout_seconds: int | None = None
+    environment: str,
+    bundle: str,
+    approval_timeout_seconds: int | None = None,
+    publish_manifest: bool = False,
 ) -> State:
     """Promote a release bundle to ``environment``.
 
@@ -88,6 +93,8 @@ def promote(
         bundle: A bundle id in the store or a bundle directory.
         approval_timeout_seconds: How long to wait for approval; defaults to
             the profile's promotion.approval_timeout_seconds.
+        publish_manifest: Upload the manifest to Arweave and record its
+            transaction id in an on-chain memo before deploying.
     """
     logger = get_run_logger()
     settings = settings_for(environment)
@@ -107,8 +114,11 @@ def promote(
         approval = _request_approval(settings, record, release_bundle, timeout)
         if approval.decision == "reject":
             return _rejected(settings, bundle_id, approval)
+    published = None
+    if publish_manifest:
+        published = publish_manifest_task.submit(settings, release_bundle).result()
     with concurrency(deploy_lock_name(settings.environment), occupy=1, strict=True):
-        release = _deploy_all(settings, release_bundle, approval)
+        release = _deploy_all(settings, release_bundle, approval, published)
     return Completed(
         message=f"bundle {bundle_id[:12]} runs on {settings.environment} "
         f"(deploy took {_deploy_seconds(release):.1f} s)"
@@ -198,22 +208,15 @@ def _rejected(settings: Settings, bundle_id: str, decision: ApprovalInput) -> St
 
 
 def _deploy_all(
-    settings: Settings, bundle: Bundle, approval: ApprovalInput | None
+    settings: Settings,
+    bundle: Bundle,
+    approval: ApprovalInput | None,
+    published: PublishedManifest | None,
 ) -> Release:
     logger = get_run_logger()
     # Re-read under the lock: another promotion may have finished meanwhile.
     record = read_record(settings.environment)
-    started = datetime.now(UTC)
-    release = Release.from_manifest(
-        bundle.manifest, flow_run_id=current_run_id(), deploy_started_at=started
-    )
-    if approval is not None:
-        release = release.model_copy(
-            update={
-                "approved_by": approval.approver,
-                "approval_reason": approval.reason or None,
-            }
-        )
+    release = _describe_release(bundle, approval, published)
     done: list[Part] = []
     results: list[PartResult] = []
     try:
@@ -237,6 +240,26 @@ def _deploy_all(
     write_record(record_promotion(record, release))
     _summary_artifact(settings, bundle, results)
     return release
+
+
+def _describe_release(
+    bundle: Bundle,
+    approval: ApprovalInput | None,
+    published: PublishedManifest | None,
+) -> Release:
+    update: dict[str, str | None] = {}
+    if published is not None:
+        update["manifest_transaction_id"] = published.arweave_transaction_id
+        update["manifest_memo_signature"] = published.memo_signature
+    if approval is not None:
+        update["approved_by"] = approval.approver
+        update["approval_reason"] = approval.reason or None
+    release = Release.from_manifest(
+        bundle.manifest,
+        flow_run_id=current_run_id(),
+        deploy_started_at=datetime.now(UTC),
+    )
+    return release.model_copy(update=update)
 
 
 def _undo(settings: Settings, record: ReleaseRecord, done: list[Part]) -> None:

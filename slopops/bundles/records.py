@@ -39,6 +39,10 @@ class Release(BaseModel):
     rolled_back_parts: tuple[Part, ...] = ()
     approved_by: str | None = Field(None, description="Approver, when one was needed.")
     approval_reason: str | None = None
+    manifest_transaction_id: str | None = Field(
+        None, description="Arweave transaction of the manifest, when published."
+    )
+    manifest_memo_signature: str | None = None
 
     @classmethod
     def from_manifest(

@@ -43,6 +43,7 @@ class DemoReport:
     ui_url: str
     runs: list[tuple[str, str, str]] = field(default_factory=list)
     times: list[tuple[str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def add_run(self, label: str, flow_run_id: object, state: str) -> None:
         link = f"{self.ui_url}/runs/flow-run/{flow_run_id}"
@@ -55,6 +56,8 @@ class DemoReport:
             typer.echo(f"  {label:<28} {state:<10} {link}")
         for label, seconds in self.times:
             typer.echo(f"  {label}: {seconds:.1f} s")
+        for note in self.notes:
+            typer.echo(f"  {note}")
         typer.echo("Stop the stack with: slopops stack down")
 
 
@@ -243,7 +246,7 @@ def _promote_everywhere(bundle_id: str, wait_for_ui: bool, report: DemoReport) -
         delay = run_timing(flow_run.id).start_delay_seconds
         if delay is not None and environment == "local":
             report.times.append(("deployment run to Running (promote/local)", delay))
-    flow_run = start_run("promote/mainnet", bundle=bundle_id)
+    flow_run = start_run("promote/mainnet", bundle=bundle_id, publish_manifest=True)
     wait_for(flow_run.id, {StateType.PAUSED})
     link = f"{report.ui_url}/runs/flow-run/{flow_run.id}"
     if wait_for_ui:
@@ -261,6 +264,22 @@ def _promote_everywhere(bundle_id: str, wait_for_ui: bool, report: DemoReport) -
         typer.echo(f"approved promote/mainnet through the API ({link})")
     done = wait_for(flow_run.id, {StateType.COMPLETED}, timeout_seconds=24 * 3600)
     report.add_run("promote/mainnet", flow_run.id, done.state.name)  # type: ignore[union-attr]
+    _report_manifest(report)
+
+
+def _report_manifest(report: DemoReport) -> None:
+    from prefect.variables import Variable
+
+    from tasks.records import record_variable_name
+
+    record = Variable.get(record_variable_name("mainnet-beta"), default={}) or {}
+    current = record.get("current") or {}
+    transaction_id = current.get("manifest_transaction_id")
+    if transaction_id:
+        report.notes.append(
+            f"manifest on Arweave: http://127.0.0.1:1984/{transaction_id} "
+            f"(memo {current.get('manifest_memo_signature')})"
+        )
 
 
 def _backup_and_drill(report: DemoReport) -> None:

@@ -20,6 +20,7 @@ import pytest
 from solders.keypair import Keypair
 
 from config import ENVIRONMENTS
+from slopops.arweave import generate_wallet
 from slopops.fleet.local import LocalFleet
 from slopops.localnet.builtin_programs import (
     associated_token_elf,
@@ -27,10 +28,12 @@ from slopops.localnet.builtin_programs import (
     write_program_so,
 )
 from slopops.solana.keypair import save_keypair
+from slopops.stack.arlocal import mint
 from tests.fixtures.prefect import WORKSPACE, PrefectStack
 
 SIMULATION_DIR = WORKSPACE / "config" / "simulation"
 KEY_NAMES = ("payer", "authority", "slop_registry-program")
+ARWEAVE_WALLET = ".state/simulation/keys/arweave-wallet.json"
 FUND_LAMPORTS = 500 * 1_000_000_000
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 
@@ -42,6 +45,7 @@ class Simulation:
     prefect: PrefectStack
     workspace: Path
     chains: dict[str, Any]
+    arweave_url: str
 
     @property
     def api_url(self) -> str:
@@ -142,8 +146,9 @@ def write_profiles(
     workspace: Path,
     urls: dict[str, str],
     fleets: dict[str, str] | None = None,
+    arweave_url: str | None = None,
 ) -> None:
-    """Copy the simulation profiles, pointed at the test chains and workspace.
+    """Copy the simulation profiles, pointed at the test services and workspace.
 
     ``fleets`` maps an environment to a TOML ``[fleet]`` table that replaces
     the profile's.
@@ -161,6 +166,11 @@ def write_profiles(
             text,
         )
         text = text.replace('workspace_dir = "."', f'workspace_dir = "{workspace}"')
+        if arweave_url is not None:
+            text = text.replace(
+                'gateway_url = "http://127.0.0.1:1984"',
+                f'gateway_url = "{arweave_url}"',
+            )
         (config_dir / f"{environment}.toml").write_text(text)
 
 
@@ -195,12 +205,15 @@ def prefect_config_dir(
     simulation_workspace: Path,
     simulation_chains: dict[str, Any],
     simulation_fleet: LocalFleet,
+    arlocal: str,
 ) -> Path:
-    """Write the simulation profiles, pointed at this session's chains."""
+    """Write the simulation profiles, pointed at this session's services."""
     config_dir = simulation_workspace / "config"
     urls = {env: chain.url.rstrip("/") for env, chain in simulation_chains.items()}
     fleets = {"devnet": fleet_table(simulation_fleet)}
-    write_profiles(config_dir, simulation_workspace, urls, fleets)
+    write_profiles(config_dir, simulation_workspace, urls, fleets, arlocal)
+    wallet = generate_wallet(simulation_workspace / ARWEAVE_WALLET)
+    mint(arlocal, wallet.address, 10**15)
     return config_dir
 
 
@@ -242,9 +255,10 @@ def simulation(
     prefect_stack: PrefectStack,
     simulation_workspace: Path,
     simulation_chains: dict[str, Any],
+    arlocal: str,
 ) -> Simulation:
     """Return the e2e world: Prefect with a worker, the chains and the workspace."""
-    return Simulation(prefect_stack, simulation_workspace, simulation_chains)
+    return Simulation(prefect_stack, simulation_workspace, simulation_chains, arlocal)
 
 
 @pytest.fixture(scope="session")
