@@ -95,9 +95,9 @@ def _roles(session: Session) -> dict[str, str]:
 
 async def program_inventory(target: ProgramTarget) -> ProgramInventory:
     """Read the program's state and list our buffers with their lamports."""
-    async with open_session(target) as session:
+    async with open_session(target, signing=False) as session:
         deployed = await read_program(session.rpc, target.name, session.program_id)
-        buffers = await list_buffers(session.rpc, session.authority.pubkey())
+        buffers = await list_buffers(session.rpc, session.authority_address)
         roles = _roles(session)
     return ProgramInventory(
         program=target.name,
@@ -132,7 +132,7 @@ async def close_buffers(
         roles = _roles(session)
         closed = {}
         kept = []
-        for address, _ in await list_buffers(session.rpc, session.authority.pubkey()):
+        for address, _ in await list_buffers(session.rpc, session.authority_address):
             if keep_rollback and roles.get(str(address)) == "rollback":
                 kept.append(str(address))
                 continue

@@ -72,17 +72,47 @@ class ProgramTarget:
         return load_keypair(self.payer_keypair)
 
     def load_authority(self) -> Keypair:
-        """Load the upgrade authority keypair (the payer's when none is set)."""
+        """Load the upgrade authority keypair (the payer's when none is set).
+
+        Raises:
+            PreflightError: Only ``upgrade_authority`` is configured, so no key
+                can sign as it, or it disagrees with the keypair file.
+        """
+        expected = self.expected_authority()
         path = self.program.upgrade_authority_keypair
-        return load_keypair(path) if path is not None else self.load_payer()
+        keypair = load_keypair(path) if path is not None else self.load_payer()
+        if keypair.pubkey() != expected:
+            raise PreflightError(
+                self.name,
+                f"programs.{self.name}.upgrade_authority is {str(expected)!r} but "
+                "no upgrade_authority_keypair is configured to sign as it; set "
+                "upgrade_authority_keypair",
+            )
+        return keypair
 
     def expected_authority(self) -> Pubkey:
-        """Return the configured upgrade authority's address."""
-        if self.program.upgrade_authority_keypair is None and (
-            self.program.upgrade_authority is not None
-        ):
-            return Pubkey.from_string(self.program.upgrade_authority)
-        return self.load_authority().pubkey()
+        """Return the configured upgrade authority's address.
+
+        It is ``upgrade_authority`` when set, else the address of
+        ``upgrade_authority_keypair``, else the fee payer's.
+
+        Raises:
+            PreflightError: ``upgrade_authority`` and the keypair file disagree.
+        """
+        path = self.program.upgrade_authority_keypair
+        from_file = load_keypair(path).pubkey() if path is not None else None
+        configured = self.program.upgrade_authority
+        if configured is None:
+            return from_file or self.load_payer().pubkey()
+        expected = Pubkey.from_string(configured)
+        if from_file is not None and from_file != expected:
+            raise PreflightError(
+                self.name,
+                f"programs.{self.name}.upgrade_authority is {configured!r} but "
+                f"upgrade_authority_keypair contains {str(from_file)!r}; make them "
+                "agree",
+            )
+        return expected
 
     def program_keypair(self) -> Keypair | None:
         """Load the program address keypair, None when none is configured."""
@@ -109,21 +139,43 @@ class ProgramTarget:
 
 @dataclass
 class Session:
-    """An open RPC client, a sender and the loaded signing keys of a target."""
+    """An open RPC client, a sender and the loaded keys of a target.
+
+    A read-only session (``signing=False``) knows the upgrade authority's
+    address but has no authority keypair.
+    """
 
     target: ProgramTarget
     rpc: RpcClient
     sender: TransactionSender
     payer: Keypair
-    authority: Keypair
+    authority_address: Pubkey
     program_id: Pubkey
+    authority_keypair: Keypair | None = None
+
+    @property
+    def authority(self) -> Keypair:
+        """The upgrade authority keypair; a read-only session raises."""
+        if self.authority_keypair is None:
+            raise PreflightError(
+                self.target.name,
+                "this session is read-only and has no upgrade authority keypair",
+            )
+        return self.authority_keypair
 
 
 @asynccontextmanager
 async def open_session(
-    target: ProgramTarget, *, rpc: RpcClient | None = None
+    target: ProgramTarget, *, rpc: RpcClient | None = None, signing: bool = True
 ) -> AsyncIterator[Session]:
-    """Open an RPC client and load the keys of ``target``; close on exit."""
+    """Open an RPC client and load the keys of ``target``; close on exit.
+
+    Args:
+        target: The program and environment.
+        rpc: An open client to use instead of one built from the settings.
+        signing: Load the upgrade authority keypair; False for reads only.
+    """
+    authority = target.load_authority() if signing else None
     client = rpc or RpcClient.from_settings(target.rpc)
     try:
         yield Session(
@@ -133,8 +185,9 @@ async def open_session(
                 client, max_in_flight=target.program.write_concurrency
             ),
             payer=target.load_payer(),
-            authority=target.load_authority(),
+            authority_address=target.expected_authority(),
             program_id=target.program_id(),
+            authority_keypair=authority,
         )
     finally:
         if rpc is None:

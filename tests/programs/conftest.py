@@ -83,12 +83,13 @@ def make_target(
         genesis_hash=genesis_hash or chain.genesis_hash,
         timeout_seconds=5.0,
     )
-    settings = ProgramSettings(
-        name="demo",
-        program_keypair=keys.path("program"),
-        upgrade_authority_keypair=keys.path("authority"),
+    fields: dict[str, object] = {
+        "name": "demo",
+        "program_keypair": keys.path("program"),
+        "upgrade_authority_keypair": keys.path("authority"),
         **program,
-    )
+    }
+    settings = ProgramSettings(**fields)  # type: ignore[arg-type]
     return ProgramTarget(
         environment="local",
         rpc=rpc,

@@ -26,7 +26,7 @@ class Interrupted(Exception):
 
 async def test_chunk_is_1012_bytes_with_one_signer(target: ProgramTarget) -> None:
     async with open_session(target) as session:
-        session.authority = session.payer
+        session.authority_keypair = session.payer
         assert chunk_bytes(session) == 1_012
 
 

@@ -11,13 +11,16 @@ from slopops.programs import (
     ProgramTarget,
     loader,
     open_session,
+    program_inventory,
     release_program,
     run_preflight,
+    write_release_buffer,
 )
 from slopops.programs.errors import (
     GenesisHashMismatchError,
     InsufficientFundsError,
     InvalidElfError,
+    PreflightError,
     ProgramFinalError,
     UpgradeAuthorityMismatchError,
 )
@@ -144,3 +147,37 @@ async def test_primary_down_fallback_serves(
     outcome = await release_program(target, elfs.memo_v3)
 
     assert outcome.record.kind == "deploy"
+
+
+async def test_authority_without_keypair_reads_only(
+    localnet: Localnet, keys: Keys, tmp_path: Path, elfs: Elfs
+) -> None:
+    signer = make_target(localnet, keys, tmp_path / "state")
+    written = await write_release_buffer(signer, elfs.memo_v3)
+    reader = make_target(
+        localnet,
+        keys,
+        tmp_path / "state",
+        upgrade_authority_keypair=None,
+        upgrade_authority=str(keys.authority.pubkey()),
+    )
+
+    inventory = await program_inventory(reader)
+    with pytest.raises(PreflightError, match="no upgrade_authority_keypair"):
+        await release_program(reader, elfs.memo_v3)
+
+    assert [b.address for b in inventory.buffers] == [written.address]
+
+
+async def test_authority_disagreeing_with_keypair_rejected(
+    localnet: Localnet, keys: Keys, tmp_path: Path, elfs: Elfs
+) -> None:
+    target = make_target(
+        localnet,
+        keys,
+        tmp_path / "state",
+        upgrade_authority=str(keys.payer.pubkey()),
+    )
+
+    with pytest.raises(PreflightError, match="make them agree"):
+        await release_program(target, elfs.memo_v3)
