@@ -141,7 +141,7 @@ class ProgramTarget:
 class Session:
     """An open RPC client, a sender and the loaded keys of a target.
 
-    A read-only session (``signing=False``) knows the upgrade authority's
+    A read-only session (``signing=False``) has the upgrade authority's
     address but has no authority keypair.
     """
 
