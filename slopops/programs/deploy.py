@@ -82,13 +82,35 @@ def _pending(
 async def extend_programdata(
     session: Session, additional_bytes: int
 ) -> tuple[str, int]:
-    """Grow the program's programdata by ``additional_bytes``; the payer pays rent."""
+    """Grow the program's programdata by ``additional_bytes``; the payer pays rent.
+
+    A cluster that has switched to ExtendProgramChecked rejects ExtendProgram
+    as invalid instruction data; the checked form, signed by the upgrade
+    authority, is sent then.
+    """
     instruction = loader.extend_program(
         session.program_id, session.payer.pubkey(), additional_bytes
     )
-    signature, slot = await _send(
-        session, _pending(session, "extend", [instruction], [session.payer])
-    )
+    try:
+        signature, slot = await _send(
+            session, _pending(session, "extend", [instruction], [session.payer])
+        )
+    except PreflightFailedError as exc:
+        if "InvalidInstructionData" not in str(exc.err):
+            raise
+        # NOTE: this path has run in no test: the local chain (LiteSVM in
+        # solders 0.29) accepts ExtendProgram.
+        logger.info("ExtendProgram rejected; sending ExtendProgramChecked")
+        checked = loader.extend_program_checked(
+            session.program_id,
+            session.authority.pubkey(),
+            session.payer.pubkey(),
+            additional_bytes,
+        )
+        signers = [session.payer, session.authority]
+        signature, slot = await _send(
+            session, _pending(session, "extend", [checked], signers)
+        )
     logger.info(
         "extended programdata of %s by %d bytes in %s",
         session.program_id,

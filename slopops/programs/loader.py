@@ -32,6 +32,9 @@ UPGRADE = 3
 SET_AUTHORITY = 4
 CLOSE = 5
 EXTEND_PROGRAM = 6
+SET_AUTHORITY_CHECKED = 7
+# SIMD-0164: a feature gate enables this one and then disables ExtendProgram.
+EXTEND_PROGRAM_CHECKED = 8
 
 STATE_UNINITIALIZED = 0
 STATE_BUFFER = 1
@@ -150,6 +153,23 @@ def extend_program(
         [
             _meta(programdata_address(program_id), writable=True),
             _meta(program_id, writable=True),
+            _meta(SYSTEM_PROGRAM_ID),
+            _meta(payer, signer=True, writable=True),
+        ],
+    )
+
+
+def extend_program_checked(
+    program_id: Pubkey, authority: Pubkey, payer: Pubkey, additional_bytes: int
+) -> Instruction:
+    """Grow programdata like :func:`extend_program`, signed by the authority."""
+    return Instruction(
+        LOADER_ID,
+        struct.pack("<II", EXTEND_PROGRAM_CHECKED, additional_bytes),
+        [
+            _meta(programdata_address(program_id), writable=True),
+            _meta(program_id, writable=True),
+            _meta(authority, signer=True),
             _meta(SYSTEM_PROGRAM_ID),
             _meta(payer, signer=True, writable=True),
         ],

@@ -157,3 +157,16 @@ def test_parse_uninitialized_state() -> None:
 def test_parse_invalid_state(data: bytes) -> None:
     with pytest.raises(ValueError, match="tag"):
         loader.parse_state(data)
+
+
+def test_extend_checked_encoding() -> None:
+    instruction = loader.extend_program_checked(PROGRAM, AUTHORITY, PAYER, 4_096)
+
+    assert bytes(instruction.data) == struct.pack("<II", 8, 4_096)
+    assert metas(instruction) == [
+        (loader.programdata_address(PROGRAM), False, True),
+        (PROGRAM, False, True),
+        (AUTHORITY, True, False),
+        (SYSTEM_PROGRAM_ID, False, False),
+        (PAYER, True, True),
+    ]
