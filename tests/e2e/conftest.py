@@ -150,15 +150,15 @@ def write_profiles(
 ) -> None:
     """Copy the simulation profiles, pointed at the test services and workspace.
 
-    ``fleets`` maps an environment to a TOML ``[fleet]`` table that replaces
-    the profile's.
+    ``fleets`` maps an environment to TOML ``[fleet]`` and ``[mcp]`` tables
+    that replace the profile's.
     """
     config_dir.mkdir(parents=True, exist_ok=True)
     for environment in ENVIRONMENTS:
         text = (SIMULATION_DIR / f"{environment}.toml").read_text()
         if fleets and environment in fleets:
             text = re.sub(
-                r"(?ms)^\[fleet\]\n.*?(?=^\[mcp\])", fleets[environment], text
+                r"(?ms)^\[fleet\]\n.*?(?=^\[mem0\])", fleets[environment], text
             )
         text = re.sub(
             r'(?m)^url = "http://127\.0\.0\.1:\d+"$',
@@ -219,18 +219,21 @@ def prefect_config_dir(
 
 @pytest.fixture(scope="session")
 def simulation_fleet() -> Iterator[LocalFleet]:
-    """Start two agent nodes (sshd and PM2) that only the devnet profile lists."""
+    """Start three nodes (sshd and PM2) that only the devnet profile lists.
+
+    The first two are agent nodes and the third runs the local MCP app.
+    """
     lab = LocalFleet()
     try:
-        lab.add_node()
-        lab.add_node()
+        for _ in range(3):
+            lab.add_node()
         yield lab
     finally:
         lab.close()
 
 
 def fleet_table(lab: LocalFleet) -> str:
-    """Return the TOML ``[fleet]`` table of the lab's nodes."""
+    """Return ``[fleet]`` of the first two lab nodes and ``[mcp]`` of the third."""
     lines = [
         "[fleet]",
         f'ssh_key_path = "{lab.key_path}"',
@@ -241,13 +244,16 @@ def fleet_table(lab: LocalFleet) -> str:
         "connect_timeout_seconds = 5",
         "",
     ]
-    for local in lab.nodes:
-        node = local.settings
-        lines += ["[[fleet.nodes]]"]
-        for key, value in node.model_dump(exclude_none=True).items():
-            lines.append(f"{key} = {json.dumps(value)}")
-        lines.append("")
+    for local in lab.nodes[:2]:
+        lines += ["[[fleet.nodes]]", *_toml_values(local.settings), ""]
+    lines += ["[mcp]", 'mode = "local"', "", "[mcp.local_node]"]
+    lines += [*_toml_values(lab.nodes[2].settings), ""]
     return "\n".join(lines) + "\n"
+
+
+def _toml_values(node: Any) -> list[str]:
+    values = node.model_dump(exclude_none=True).items()
+    return [f"{key} = {json.dumps(value)}" for key, value in values]
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Promotion of a program and a node release, and undo after a failed node step."""
+"""Promotion of program, nodes and MCP, and undo after a failed node step."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(600)
 def bundle_with_nodes(
     simulation: Simulation, lab: LocalFleet, name: str, elf: bytes, crash: bool
 ) -> Path:
-    source = simulation.bundle_dir(name, elf)
+    source = simulation.bundle_dir(name, elf, image=f"registry.local/mcp:{name}")
     tarball = lab.release(name, crash_at_start=crash).tarball
     (source / "nodes").mkdir()
     shutil.copyfile(tarball, source / "nodes" / tarball.name)
@@ -38,8 +38,10 @@ def test_failed_node_step_rolls_back_program(
     simulation.wait(run_id, {"COMPLETED"}, timeout_seconds=300)
     record = simulation.variable("release-record-devnet")
     node_release = record["current"]["node_release"]
-    for local in simulation_fleet.nodes:
+    agents, mcp = simulation_fleet.nodes[:2], simulation_fleet.nodes[2]
+    for local in agents:
         assert simulation_fleet.current(local.settings) == node_release
+    assert simulation_fleet.current(mcp.settings) == "registry.local-mcp-nodes-good"
 
     crashing = bundle_with_nodes(
         simulation, simulation_fleet, "nodes-crash", bad_elf, True
@@ -47,8 +49,9 @@ def test_failed_node_step_rolls_back_program(
     run_id = simulation.run("promote/devnet", bundle=str(crashing))
     simulation.wait(run_id, {"FAILED"}, timeout_seconds=300)
     assert simulation.variable("release-record-devnet") == record
-    for local in simulation_fleet.nodes:
+    for local in agents:
         assert simulation_fleet.current(local.settings) == node_release
+    assert simulation_fleet.current(mcp.settings) == "registry.local-mcp-nodes-good"
     good_sha = record["current"]["programs"]["slop_registry"]
     logs = wait_for_log(simulation, run_id, f"rolled back to sha256 {good_sha}")
     assert "rolling those back" in logs
