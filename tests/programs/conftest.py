@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from solders.instruction import Instruction
 from solders.keypair import Keypair
+from solders.signature import Signature
 
 from config.settings import ProgramSettings, RpcSettings
 from slopops.localnet.builtin_programs import (
@@ -16,8 +18,8 @@ from slopops.localnet.builtin_programs import (
     memo_v3_elf,
     write_program_so,
 )
-from slopops.programs import ProgramTarget
-from slopops.solana import save_keypair
+from slopops.programs import ProgramTarget, open_session
+from slopops.solana import RpcClient, build_transaction, save_keypair
 from tests.fixtures.localnet import LAMPORTS_PER_SOL, Localnet
 
 
@@ -100,6 +102,32 @@ def make_target(
 
 
 TargetFactory = Callable[..., ProgramTarget]
+
+
+async def send_memos(target: ProgramTarget, count: int) -> list[str]:
+    """Send ``count`` memo instructions to the program, skipping preflight."""
+    signatures = []
+    async with open_session(target) as session:
+        for index in range(count):
+            instruction = Instruction(session.program_id, f"memo {index}".encode(), [])
+            blockhash = await session.rpc.latest_blockhash()
+            transaction = build_transaction(
+                [instruction], [session.payer], blockhash.blockhash
+            )
+            signature = await session.rpc.send_transaction(
+                bytes(transaction), skip_preflight=True
+            )
+            signatures.append(str(signature))
+    return signatures
+
+
+async def memo_errors(target: ProgramTarget, signatures: list[str]) -> list[object]:
+    """Return the err field of each memo transaction."""
+    async with RpcClient([str(target.rpc.url)]) as rpc:
+        statuses = await rpc.signature_statuses(
+            [Signature.from_string(s) for s in signatures]
+        )
+    return [status.err if status else "missing" for status in statuses]
 
 
 @pytest.fixture

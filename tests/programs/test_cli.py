@@ -7,15 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
-from solders.instruction import Instruction
 from typer.testing import CliRunner
 
 from config import load_settings
 from slopops.cli import app
-from slopops.programs import ProgramTarget, open_session
-from slopops.solana import build_transaction
+from slopops.programs import ProgramTarget
 from tests.fixtures.localnet import Localnet
-from tests.programs.conftest import Elfs, make_keys
+from tests.programs.conftest import Elfs, make_keys, send_memos
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
@@ -72,20 +70,7 @@ def invoke(config_dir: Path, *args: str) -> str:
 def fail_memos(config_dir: Path, count: int) -> None:
     """Send memo instructions that the associated-token code rejects."""
     target = ProgramTarget.from_settings(load_settings("local", config_dir), "demo")
-
-    async def send() -> None:
-        async with open_session(target) as session:
-            for index in range(count):
-                instruction = Instruction(session.program_id, f"m{index}".encode(), [])
-                blockhash = await session.rpc.latest_blockhash()
-                transaction = build_transaction(
-                    [instruction], [session.payer], blockhash.blockhash
-                )
-                await session.rpc.send_transaction(
-                    bytes(transaction), skip_preflight=True
-                )
-
-    asyncio.run(send())
+    asyncio.run(send_memos(target, count))
 
 
 def test_program_commands(config_dir: Path, elfs: Elfs) -> None:

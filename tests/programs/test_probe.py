@@ -6,8 +6,7 @@ import pytest
 
 from slopops.programs import ProgramTarget, failure_rate, open_session, release_program
 from slopops.programs.probe import error_kind
-from tests.programs.conftest import Elfs
-from tests.programs.test_release import memo_errors, send_memos
+from tests.programs.conftest import Elfs, memo_errors, send_memos
 
 
 @pytest.mark.parametrize(

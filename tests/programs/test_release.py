@@ -6,8 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from solders.instruction import Instruction
-from solders.signature import Signature
 
 from slopops.localnet.builtin_programs import associated_token_elf, memo_v3_elf
 from slopops.programs import (
@@ -25,37 +23,11 @@ from slopops.programs.errors import (
     ProgramUnchangedError,
 )
 from slopops.programs.preflight import read_program
-from slopops.solana import RpcClient, build_transaction
-from tests.programs.conftest import Elfs
+from slopops.solana import RpcClient
+from tests.programs.conftest import Elfs, memo_errors, send_memos
 
 MEMO_SHA256 = sha256_hex(memo_v3_elf())
 ATA_SHA256 = sha256_hex(associated_token_elf())
-
-
-async def send_memos(target: ProgramTarget, count: int) -> list[str]:
-    """Send ``count`` memo instructions to the program, skipping preflight."""
-    signatures = []
-    async with open_session(target) as session:
-        for index in range(count):
-            instruction = Instruction(session.program_id, f"memo {index}".encode(), [])
-            blockhash = await session.rpc.latest_blockhash()
-            transaction = build_transaction(
-                [instruction], [session.payer], blockhash.blockhash
-            )
-            signature = await session.rpc.send_transaction(
-                bytes(transaction), skip_preflight=True
-            )
-            signatures.append(str(signature))
-    return signatures
-
-
-async def memo_errors(target: ProgramTarget, signatures: list[str]) -> list[object]:
-    """Return the err field of each memo transaction."""
-    async with RpcClient([str(target.rpc.url)]) as rpc:
-        statuses = await rpc.signature_statuses(
-            [Signature.from_string(s) for s in signatures]
-        )
-    return [status.err if status else "missing" for status in statuses]
 
 
 async def test_first_deploy_verifies_hash(target: ProgramTarget, elfs: Elfs) -> None:
