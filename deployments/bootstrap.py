@@ -6,6 +6,9 @@ Creates what the flows expect on the server, then deploys every flow:
 - one global concurrency limit of 1 per environment (``deploy-<env>``), which
   promotions and rollbacks hold around their deploy steps;
 - an empty release-record Variable per environment, unless one exists;
+- a Secret block ``fly-api-token-<env>`` for each environment whose token is
+  in the variable ``SLOPOPS_FLY_API_TOKEN_<ENV>`` (``MAINNET_BETA`` for
+  mainnet-beta), for workers that keep no token file;
 - every deployment of ``deployments/prefect.yaml``, through ``prefect deploy``.
 
 Run it with ``PREFECT_API_URL`` set; running it again changes nothing that
@@ -21,6 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists
@@ -31,6 +35,7 @@ WORKSPACE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(WORKSPACE))
 
 from config import ENVIRONMENTS  # noqa: E402
+from flows.common import fly_token_block_name  # noqa: E402
 from tasks.records import record_variable_name  # noqa: E402
 
 POOL_NAME = "slopops-process"
@@ -76,6 +81,18 @@ def create_variables() -> None:
             logger.info("created variable %s", name)
 
 
+def create_blocks() -> None:
+    """Store each Fly API token found in the environment as a Secret block."""
+    for environment in ENVIRONMENTS:
+        variable = "SLOPOPS_FLY_API_TOKEN_" + environment.upper().replace("-", "_")
+        token = os.environ.get(variable)
+        if not token:
+            continue
+        name = fly_token_block_name(environment)
+        Secret(value=token).save(name, overwrite=True)
+        logger.info("stored %s in Secret block %s", variable, name)
+
+
 def deploy_all(workspace: Path) -> None:
     """Run ``prefect deploy --all`` on this checkout's prefect.yaml."""
     prefect = Path(sys.executable).parent / "prefect"
@@ -105,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     create_pool()
     create_limits()
     create_variables()
+    create_blocks()
     if not args.skip_deploy:
         deploy_all(WORKSPACE)
 
