@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from solders.pubkey import Pubkey
@@ -52,8 +52,9 @@ class ReleaseOutcome:
     """Outcome of a release, for its record and its report.
 
     ``unchanged`` is True when the program already ran the file: nothing was
-    signed, ``record`` is the earlier release of that file and ``buffer`` is
-    None.
+    signed and ``record`` is the earlier release of that file. ``buffer`` is
+    None then, and also when this run only recorded a release that an
+    interrupted run had sent.
     """
 
     record: ReleaseRecord
@@ -166,15 +167,31 @@ async def _apply(
 
 
 async def _unchanged(
-    session: Session, store: ReleaseStore, report: PreflightReport
+    session: Session, store: ReleaseStore, report: PreflightReport, elf: bytes
 ) -> ReleaseOutcome:
-    """Return the earlier release of a file that already runs on chain.
+    """Handle a file that already runs on chain.
+
+    A pending draft for the file means an earlier run was interrupted after
+    its deploy or upgrade landed: that release is verified and recorded now.
+    Otherwise the earlier record of the file is returned and nothing is signed.
 
     Raises:
         ProgramUnchangedError: No record of that file exists, so a rollback
             target could not be known.
     """
     name = session.target.name
+    pending = session.target.store().read_pending(name)
+    if pending is not None and pending[0].sha256 == report.sha256:
+        logger.warning(
+            "%s already runs sha256 %s from an interrupted release; recording it",
+            name,
+            report.sha256,
+        )
+        draft, balance_before = pending
+        record, closed = await _complete(
+            session, store, elf, draft, balance_before, None
+        )
+        return ReleaseOutcome(record, report, None, None, closed)
     earlier = [r for r in store.records(name) if r.sha256 == report.sha256]
     if not earlier:
         raise ProgramUnchangedError(name, report.program_id, report.sha256)
@@ -229,7 +246,7 @@ async def release_program(
         if on_preflight is not None:
             on_preflight(report)
         if report.current_sha256 == report.sha256:
-            return await _unchanged(session, store, report)
+            return await _unchanged(session, store, report, elf)
         if not report.first_deploy:
             await _save_current(session, store)
         buffer = await write_buffer(session, elf, role="release", progress=progress)
@@ -238,36 +255,80 @@ async def release_program(
             rollback_buffer = await stage_rollback(
                 session, store, report.current_sha256
             )
-        outcome = await _apply(session, report, buffer)
-        verified = await verify_program(
-            session.rpc, target.name, session.program_id, report.sha256
+        draft = _draft_record(report, buffer, rollback_buffer)
+        files = target.store()
+        files.write_pending(draft, report.payer_balance_lamports)
+        try:
+            outcome = await _apply(session, report, buffer)
+        except DeployRejectedError:
+            files.clear_pending(target.name)
+            raise
+        record, closed = await _complete(
+            session, store, elf, draft, report.payer_balance_lamports, outcome
         )
-        store.save_elf(target.name, elf, verified.slot)
-        closed = await close_stale_rollback_buffers(session, report.current_sha256)
-        balance = await session.rpc.balance(session.payer.pubkey())
+    return ReleaseOutcome(record, report, buffer, rollback_buffer, closed)
+
+
+def _draft_record(
+    report: PreflightReport, buffer: BufferWrite, rollback_buffer: BufferWrite | None
+) -> ReleaseRecord:
+    """Build the record of a release before its deploy or upgrade is sent."""
+    return ReleaseRecord(
+        program=report.program,
+        program_id=report.program_id,
+        kind="deploy" if report.first_deploy else "upgrade",
+        sha256=report.sha256,
+        previous_sha256=report.current_sha256,
+        size_bytes=report.size_bytes,
+        slot=0,
+        signatures=dict(buffer.signatures),
+        write_transactions=buffer.write_transactions
+        + (rollback_buffer.write_transactions if rollback_buffer else 0),
+        lamports_spent=0,
+        buffer=buffer.address,
+    )
+
+
+async def _complete(
+    session: Session,
+    store: ReleaseStore,
+    elf: bytes,
+    draft: ReleaseRecord,
+    balance_before: int,
+    outcome: DeployOutcome | None,
+) -> tuple[ReleaseRecord, dict[str, int]]:
+    """Verify a landed deploy or upgrade, clean up and append its record.
+
+    ``outcome`` is None when an earlier, interrupted run sent the transaction,
+    so its signature is unknown.
+    """
+    name = session.target.name
+    verified = await verify_program(session.rpc, name, session.program_id, draft.sha256)
+    store.save_elf(name, elf, verified.slot)
+    closed = await close_stale_rollback_buffers(session, draft.previous_sha256)
+    balance = await session.rpc.balance(session.payer.pubkey())
+    signatures = dict(draft.signatures)
+    if outcome is None:
+        signatures[draft.kind] = "unknown: sent by an interrupted run"
+    else:
+        signatures.update(outcome.signatures)
     record = store.append(
-        ReleaseRecord(
-            program=target.name,
-            program_id=report.program_id,
-            kind="deploy" if report.first_deploy else "upgrade",
-            sha256=verified.sha256,
-            previous_sha256=report.current_sha256,
+        replace(
+            draft,
             size_bytes=verified.size_bytes,
             slot=verified.slot,
-            signatures={**buffer.signatures, **outcome.signatures},
-            write_transactions=buffer.write_transactions
-            + (rollback_buffer.write_transactions if rollback_buffer else 0),
-            lamports_spent=report.payer_balance_lamports - balance,
+            signatures=signatures,
+            lamports_spent=balance_before - balance,
             recovered_lamports=sum(closed.values()),
-            buffer=buffer.address,
         )
     )
+    session.target.store().clear_pending(name)
     logger.info(
         "released %s (%s): %s -> %s at slot %d",
-        target.name,
-        report.program_id,
-        report.current_sha256,
+        name,
+        draft.program_id,
+        draft.previous_sha256,
         verified.sha256,
         verified.slot,
     )
-    return ReleaseOutcome(record, report, buffer, rollback_buffer, closed)
+    return record, closed

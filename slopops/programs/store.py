@@ -118,6 +118,33 @@ class FileReleaseStore:
         """Return every buffer keypair file of ``program``."""
         return sorted((self.program_dir(program) / "buffers").glob("*.json"))
 
+    def write_pending(self, record: ReleaseRecord, payer_balance_lamports: int) -> None:
+        """Save the draft record of a deploy or upgrade about to be sent.
+
+        A release interrupted after its upgrade landed finds the draft on its
+        next run and records the release instead of treating it as foreign.
+        """
+        payload = {"record": record.to_json(), "payer_balance": payer_balance_lamports}
+        path = self.program_dir(record.program) / "pending.json"
+        atomic_write(path, json.dumps(payload, indent=2).encode())
+
+    def read_pending(self, program: str) -> tuple[ReleaseRecord, int] | None:
+        """Return the pending draft record and the payer balance before it."""
+        path = self.program_dir(program) / "pending.json"
+        if not path.exists():
+            return None
+        try:
+            payload = json.loads(path.read_text())
+            return ReleaseRecord(**payload["record"]), int(payload["payer_balance"])
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise ReleaseStoreError(
+                program, str(path), f"is not a valid pending record ({exc})"
+            ) from exc
+
+    def clear_pending(self, program: str) -> None:
+        """Remove the pending draft record, if any."""
+        (self.program_dir(program) / "pending.json").unlink(missing_ok=True)
+
     def append(self, record: ReleaseRecord) -> ReleaseRecord:
         """Write ``record`` as the next numbered file and return it numbered."""
         directory = self.program_dir(record.program) / "records"

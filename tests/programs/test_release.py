@@ -16,6 +16,7 @@ from slopops.programs import (
     release_program,
     rollback_program,
 )
+from slopops.programs import release as release_module
 from slopops.programs.elf import sha256_hex
 from slopops.programs.errors import (
     DeployRejectedError,
@@ -23,7 +24,7 @@ from slopops.programs.errors import (
     ProgramUnchangedError,
 )
 from slopops.programs.preflight import read_program
-from slopops.solana import RpcClient
+from slopops.solana import RpcClient, RpcUnavailableError
 from tests.programs.conftest import Elfs, memo_errors, send_memos
 
 MEMO_SHA256 = sha256_hex(memo_v3_elf())
@@ -177,3 +178,29 @@ async def test_same_file_without_record_rejected(
 
     with pytest.raises(ProgramUnchangedError, match="already runs sha256"):
         await release_program(forgetful, elfs.memo_v3)
+
+
+async def test_interrupted_after_upgrade_recorded_on_rerun(
+    target: ProgramTarget, elfs: Elfs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await release_program(target, elfs.memo_v3)
+    real_verify = release_module.verify_program
+
+    async def unavailable(*args: object, **kwargs: object) -> object:
+        raise RpcUnavailableError("getAccountInfo", [str(target.rpc.url)], "down")
+
+    monkeypatch.setattr(release_module, "verify_program", unavailable)
+    with pytest.raises(RpcUnavailableError):
+        await release_program(target, elfs.associated_token)
+    monkeypatch.setattr(release_module, "verify_program", real_verify)
+
+    rerun = await release_program(target, elfs.associated_token)
+
+    assert not rerun.unchanged
+    assert rerun.record.kind == "upgrade"
+    assert rerun.record.sha256 == ATA_SHA256
+    assert rerun.record.previous_sha256 == MEMO_SHA256
+    assert rerun.record.signatures["upgrade"].startswith("unknown")
+    assert target.store().read_pending("demo") is None
+    back = await rollback_program(target)
+    assert back.record.sha256 == MEMO_SHA256
