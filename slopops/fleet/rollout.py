@@ -225,3 +225,9 @@ class Fleet:
         except SlopopsError as exc:
             logger.error("node %s: %s failed: %s", node.name, action, exc)
             return NodeOutcome(node.name, action, "failed", error=str(exc))
+        except Exception as exc:
+            # One node's unexpected error must not end the rollout before it
+            # has put the other nodes back.
+            logger.exception("node %s: %s failed unexpectedly", node.name, action)
+            error = f"unexpected {type(exc).__name__}: {exc}"
+            return NodeOutcome(node.name, action, "failed", error=error)

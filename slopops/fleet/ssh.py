@@ -111,7 +111,7 @@ class SshConnection:
         logger.info("node %s: run %s", self.node.name, shown)
         try:
             result = self._exec(export_env(command, env), shown, timeout)
-        except (paramiko.SSHException, OSError) as exc:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             raise NodeUnreachableError(
                 self.node.name, self.node.host, str(exc)
             ) from exc
@@ -168,7 +168,7 @@ class SshConnection:
         logger.info("node %s: upload %s to %s", self.node.name, local_path, remote_path)
         try:
             self._sftp().put(str(local_path), remote_path)
-        except (OSError, paramiko.SSHException) as exc:
+        except (OSError, paramiko.SSHException, EOFError) as exc:
             raise TransferError(self.node.name, remote_path, str(exc)) from exc
 
     def read_text(self, remote_path: str) -> str | None:
@@ -178,7 +178,7 @@ class SshConnection:
                 return handle.read().decode()
         except FileNotFoundError:
             return None
-        except (OSError, paramiko.SSHException) as exc:
+        except (OSError, paramiko.SSHException, EOFError) as exc:
             raise TransferError(self.node.name, remote_path, str(exc)) from exc
 
     def write_text(self, remote_path: str, text: str) -> None:
@@ -189,14 +189,14 @@ class SshConnection:
             with sftp.open(temporary, "w") as handle:
                 handle.write(text.encode())
             sftp.posix_rename(temporary, remote_path)
-        except (OSError, paramiko.SSHException) as exc:
+        except (OSError, paramiko.SSHException, EOFError) as exc:
             raise TransferError(self.node.name, remote_path, str(exc)) from exc
 
     def listdir(self, remote_path: str) -> list[str]:
         """Return the names in a remote directory over SFTP."""
         try:
             return sorted(self._sftp().listdir(remote_path))
-        except (OSError, paramiko.SSHException) as exc:
+        except (OSError, paramiko.SSHException, EOFError) as exc:
             raise TransferError(self.node.name, remote_path, str(exc)) from exc
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from config.settings import FleetSettings, NodeSettings
+from slopops.fleet import Fleet
 from slopops.fleet.errors import (
     CommandFailedError,
     CommandTimeoutError,
@@ -128,3 +129,11 @@ def test_node_sshd_keeps_host_key_across_restarts(fleet_lab: FleetLab) -> None:
             assert connection.run("echo ok").stdout == "ok\n"
     finally:
         second.stop()
+
+
+def test_invalid_host_key_fails_only_that_node(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.unreachable_node().model_copy(update={"host_key": "garbage"})
+    fleet = Fleet(fleet_lab.fleet([node]))
+    outcome = fleet.deploy_node(node, fleet_lab.release("A"))
+    assert outcome.status == "failed"
+    assert "host_key 'garbage'" in (outcome.error or "")
