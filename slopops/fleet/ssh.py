@@ -94,7 +94,8 @@ class SshConnection:
         Args:
             command: A POSIX shell command; quote every variable part with
                 ``shlex.quote``.
-            env: Variables exported before the command runs.
+            env: Variables exported before the command runs; their values are
+                never logged.
             check: Raise :class:`CommandFailedError` on a non-zero exit status.
             timeout_seconds: Time allowed for the whole command; defaults to the
                 fleet's ``command_timeout_seconds``.

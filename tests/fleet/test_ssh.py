@@ -20,15 +20,20 @@ from slopops.stack.sshd import generate_key, start_node_sshd
 from tests.fixtures.fleet import FleetLab
 
 
-def test_run_exports_env_and_quotes(fleet_lab: FleetLab) -> None:
+def test_run_exports_env_and_quotes(
+    fleet_lab: FleetLab, caplog: pytest.LogCaptureFixture
+) -> None:
     node = fleet_lab.add_node()
     connector = SshConnector(fleet_lab.fleet([node]))
+    caplog.set_level("INFO", logger="slopops.fleet.ssh")
     with connector.connect(node) as connection:
         result = connection.run(
             'printf "%s|%s" "$RELEASE" "$PM2_HOME"',
             env={"RELEASE": "it's; rm -rf /", "PM2_HOME": "/tmp/a b"},
         )
     assert result.stdout == "it's; rm -rf /|/tmp/a b"
+    assert "rm -rf" not in caplog.text
+    assert 'printf "%s|%s"' in caplog.text
 
 
 def test_changed_host_key_is_rejected(fleet_lab: FleetLab) -> None:
