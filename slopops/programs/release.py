@@ -181,7 +181,11 @@ async def _unchanged(
     """
     name = session.target.name
     pending = session.target.store().read_pending(name)
-    if pending is not None and pending[0].sha256 == report.sha256:
+    if (
+        pending is not None
+        and pending[0].kind != "rollback"
+        and pending[0].sha256 == report.sha256
+    ):
         logger.warning(
             "%s already runs sha256 %s from an interrupted release; recording it",
             name,

@@ -9,7 +9,7 @@ the store holds the release before it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from solders.pubkey import Pubkey
@@ -17,11 +17,16 @@ from solders.pubkey import Pubkey
 from slopops.programs import loader
 from slopops.programs.buffer import BufferWrite, close_buffer, write_buffer
 from slopops.programs.deploy import (
+    DeployOutcome,
     apply_buffer,
     extend_programdata,
     verify_program,
 )
-from slopops.programs.errors import NoRollbackTargetError, ProgramNotFoundError
+from slopops.programs.errors import (
+    DeployRejectedError,
+    NoRollbackTargetError,
+    ProgramNotFoundError,
+)
 from slopops.programs.preflight import (
     check_authority,
     check_genesis,
@@ -106,8 +111,21 @@ async def _rollback(session: Session, store: ReleaseStore) -> RollbackOutcome:
         raise ProgramNotFoundError(name, str(session.program_id), "does not exist")
     check_authority(name, deployed, session.authority_address)
 
-    records = store.records(name)
-    target_sha256 = rollback_target(records, deployed.sha256)
+    files = session.target.store()
+    pending = files.read_pending(name)
+    if pending is not None and pending[0].kind == "rollback":
+        draft, balance = pending
+        if draft.sha256 == deployed.sha256:
+            # An interrupted rollback already landed: record it, never go
+            # back one more release.
+            logger.warning("recording the interrupted rollback of %s", name)
+            return await _complete(session, store, draft, balance, None, False)
+        files.clear_pending(name)
+    # NOTE: a pending deploy or upgrade draft that already landed is not
+    # recorded here; re-running the release records it, after which a
+    # rollback finds its target.
+
+    target_sha256 = rollback_target(store.records(name), deployed.sha256)
     if target_sha256 is None or store.load_elf(name, target_sha256) is None:
         raise NoRollbackTargetError(name, deployed.sha256)
     balance = await session.rpc.balance(session.payer.pubkey())
@@ -117,38 +135,69 @@ async def _rollback(session: Session, store: ReleaseStore) -> RollbackOutcome:
     extend = extension_bytes(deployed.capacity_bytes, buffer.size_bytes, 0)
     if extend:
         signatures["extend"], _ = await extend_programdata(session, extend)
-    outcome = await apply_buffer(
-        session,
-        Pubkey.from_string(buffer.address),
-        buffer.size_bytes,
-        first_deploy=False,
+    draft = ReleaseRecord(
+        program=name,
+        program_id=str(session.program_id),
+        kind="rollback",
+        sha256=target_sha256,
+        previous_sha256=deployed.sha256,
+        size_bytes=buffer.size_bytes,
+        slot=0,
+        signatures=signatures,
+        write_transactions=buffer.write_transactions if restaged else 0,
+        lamports_spent=0,
+        buffer=buffer.address,
     )
+    files.write_pending(draft, balance)
+    try:
+        outcome = await apply_buffer(
+            session,
+            Pubkey.from_string(buffer.address),
+            buffer.size_bytes,
+            first_deploy=False,
+        )
+    except DeployRejectedError:
+        files.clear_pending(name)
+        raise
     Path(buffer.keypair_path).unlink(missing_ok=True)
-    verified = await verify_program(
-        session.rpc, name, session.program_id, target_sha256
-    )
+    return await _complete(session, store, draft, balance, outcome, restaged)
 
-    next_buffer = await _stage_next(session, store, records, target_sha256)
-    spent = balance - await session.rpc.balance(session.payer.pubkey())
+
+async def _complete(
+    session: Session,
+    store: ReleaseStore,
+    draft: ReleaseRecord,
+    balance_before: int,
+    outcome: DeployOutcome | None,
+    restaged: bool,
+) -> RollbackOutcome:
+    """Verify a landed rollback, stage the next one and append its record.
+
+    ``outcome`` is None when an interrupted run sent the Upgrade.
+    """
+    name = session.target.name
+    verified = await verify_program(session.rpc, name, session.program_id, draft.sha256)
+    next_buffer = await _stage_next(session, store, store.records(name), draft.sha256)
+    balance = await session.rpc.balance(session.payer.pubkey())
+    signatures = dict(draft.signatures)
+    if outcome is None:
+        signatures["upgrade"] = "unknown: sent by an interrupted run"
+    else:
+        signatures.update(outcome.signatures)
     record = store.append(
-        ReleaseRecord(
-            program=name,
-            program_id=str(session.program_id),
-            kind="rollback",
-            sha256=verified.sha256,
-            previous_sha256=deployed.sha256,
+        replace(
+            draft,
             size_bytes=verified.size_bytes,
             slot=verified.slot,
-            signatures={**signatures, **outcome.signatures},
-            write_transactions=buffer.write_transactions if restaged else 0,
-            lamports_spent=spent,
-            buffer=buffer.address,
+            signatures=signatures,
+            lamports_spent=balance_before - balance,
         )
     )
+    session.target.store().clear_pending(name)
     logger.info(
         "rolled back %s from %s to %s at slot %d",
         name,
-        deployed.sha256,
+        draft.previous_sha256,
         verified.sha256,
         verified.slot,
     )

@@ -17,6 +17,7 @@ from slopops.programs import (
     rollback_program,
 )
 from slopops.programs import release as release_module
+from slopops.programs import rollback as rollback_module
 from slopops.programs.elf import sha256_hex
 from slopops.programs.errors import (
     DeployRejectedError,
@@ -204,3 +205,28 @@ async def test_interrupted_after_upgrade_recorded_on_rerun(
     assert target.store().read_pending("demo") is None
     back = await rollback_program(target)
     assert back.record.sha256 == MEMO_SHA256
+
+
+async def test_interrupted_rollback_not_repeated(
+    target: ProgramTarget, elfs: Elfs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await release_program(target, elfs.memo_v3)
+    await release_program(target, elfs.associated_token)
+    real_verify = rollback_module.verify_program
+
+    async def unavailable(*args: object, **kwargs: object) -> object:
+        raise RpcUnavailableError("getAccountInfo", [str(target.rpc.url)], "down")
+
+    monkeypatch.setattr(rollback_module, "verify_program", unavailable)
+    with pytest.raises(RpcUnavailableError):
+        await rollback_program(target)
+    monkeypatch.setattr(rollback_module, "verify_program", real_verify)
+
+    rerun = await rollback_program(target)
+
+    assert rerun.record.kind == "rollback"
+    assert rerun.record.sha256 == MEMO_SHA256
+    assert rerun.record.previous_sha256 == ATA_SHA256
+    assert rerun.record.signatures["upgrade"].startswith("unknown")
+    kinds = [record.kind for record in target.store().records("demo")]
+    assert kinds == ["deploy", "upgrade", "rollback"]
