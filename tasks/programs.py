@@ -8,6 +8,11 @@ Tasks take a :class:`ProgramTarget` (built from ``Settings`` parts with
 and ``programs`` sections, the payer keypair and the state directory) and
 plain values. A progress artifact follows the buffer write; a markdown
 artifact records each release and rollback.
+
+Use :func:`release_program_task` for a release: it runs every step and keeps
+the draft record that lets a retry finish an interrupted upgrade. The single
+step tasks (preflight, save, buffer, apply, verify) suit gates and checks;
+they write no release record.
 """
 
 from __future__ import annotations
