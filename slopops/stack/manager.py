@@ -94,6 +94,7 @@ class Stack:
         restore_sigint()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         running = {s.name: pid for s in self.services if (pid := self._pid(s.name))}
+        self._check_running_ports(running)
         to_start = [s for s in self.services if s.name not in running]
         for service in to_start:
             if service.port is not None:
@@ -117,6 +118,20 @@ class Stack:
             )
             for s in self.services
         ]
+
+    def _check_running_ports(self, running: dict[str, int]) -> None:
+        """Raise when a running service listens on another port than requested."""
+        for service in self.services:
+            if service.name not in running:
+                continue
+            record = _read_record(self._record_path(service.name)) or {}
+            recorded = record.get("port")
+            if recorded != service.port:
+                raise StackError(
+                    f"{service.name} is running (pid {running[service.name]}) on "
+                    f"port {recorded}, not {service.port}; run `slopops stack "
+                    "down` first to change its port"
+                )
 
     def status(self) -> list[ServiceStatus]:
         """Return each service's state: ready, not ready or stopped."""
@@ -238,9 +253,11 @@ class Stack:
 def _read_record(path: Path) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text())
+        port = record.get("port")
         return {
             "pid": int(record["pid"]),
             "create_time": float(record["create_time"]),
+            "port": None if port is None else int(port),
         }
     except FileNotFoundError:
         return None

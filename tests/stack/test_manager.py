@@ -213,3 +213,16 @@ def test_cleanup_runs_when_process_gone(tmp_path: Path) -> None:
 
     assert statuses[0].status == "not running"
     assert calls == ["alpha"]
+
+
+def test_up_with_other_port_rejected(tmp_path: Path, stacks: list[Stack]) -> None:
+    first = http_service("alpha")
+    stack = Stack([first], tmp_path)
+    stacks.append(stack)
+    pid = stack.up()[0].pid
+    other_port = free_port()
+
+    with pytest.raises(StackError, match=f"on port {first.port}, not {other_port}"):
+        Stack([http_service("alpha", port=other_port)], tmp_path).up()
+
+    assert stack.status()[0].pid == pid
