@@ -28,6 +28,7 @@ from config.settings import FleetSettings
 from slopops.errors import SlopopsError
 from slopops.fleet.errors import (
     CommandFailedError,
+    CommandTimeoutError,
     NoKnownGoodReleaseError,
     ReleaseRecordError,
     TarballHashMismatchError,
@@ -222,7 +223,8 @@ class NodeRelease:
         try:
             warnings = self._switch_and_reload(release_id)
             result = self.wait_healthy(release_id)
-        except CommandFailedError as exc:
+        except (CommandFailedError, CommandTimeoutError) as exc:
+            # A reload that fails or hangs is a failed release: go back.
             result = HealthResult(False, None, str(exc))
         if result.healthy:
             record.mark_healthy(release_id)
@@ -286,7 +288,7 @@ class NodeRelease:
         self.write_record(record)
         try:
             self._switch_and_reload(target)
-        except CommandFailedError as exc:
+        except (CommandFailedError, CommandTimeoutError) as exc:
             return HealthResult(False, None, str(exc))
         return self.wait_healthy(target)
 

@@ -227,3 +227,27 @@ def test_app_dir_without_write_permission(
     assert fleet_lab.current(node) == "A"
     assert _health(fleet_lab) == "A"
     assert fleet_lab.record(node)["current"] == "A"
+
+
+def test_hanging_reload_goes_back(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(instances=1)
+    assert Fleet(fleet_lab.fleet([node])).deploy_node(node, fleet_lab.release("A")).ok
+    # A pm2 that hangs on reloading release B, and exits without a reload.
+    wrapper = fleet_lab.base_dir / "hanging-pm2"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'case "$(readlink {node.app_dir}/current)" in\n'
+        '  releases/B) [ "$1" = startOrReload ] && { sleep 8; exit 1; } ;;\n'
+        "esac\n"
+        f'exec {node.pm2_bin} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    hanging = node.model_copy(update={"pm2_bin": str(wrapper)})
+    fleet = Fleet(fleet_lab.fleet([hanging], command_timeout_seconds=4))
+    outcome = fleet.deploy_node(hanging, fleet_lab.release("B"))
+    assert outcome.status == "failed"
+    assert "did not finish in 4 s" in (outcome.error or "")
+    assert outcome.release == "A"
+    assert outcome.health == "healthy"
+    assert fleet_lab.current(node) == "A"
+    assert _health(fleet_lab) == "A"
