@@ -367,7 +367,7 @@ class NodeRelease:
     # -- PM2 and health ------------------------------------------------------
 
     def wait_healthy(self, release_id: str) -> HealthResult:
-        """Poll the health URL from the node until ``release_id`` answers."""
+        """Poll the health URL from the node until it returns ``release_id``."""
         return self._health(release_id, self.options.health_timeout_seconds)
 
     def probe(self) -> HealthResult:

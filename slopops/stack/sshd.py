@@ -148,9 +148,11 @@ def add_known_host(path: Path, server: Sshd) -> None:
     """Add ``server`` to a known_hosts file, replacing its earlier key if any."""
     entry = known_hosts_entry(server.address, server.port)
     lines = path.read_text().splitlines() if path.exists() else []
-    kept = [line for line in lines if line.split(" ", 1)[0] != entry]
+    other_hosts = [line for line in lines if line.split(" ", 1)[0] != entry]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{line}\n" for line in [*kept, server.known_hosts_line]))
+    path.write_text(
+        "".join(f"{line}\n" for line in [*other_hosts, server.known_hosts_line])
+    )
 
 
 def start_node_sshd(
