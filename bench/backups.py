@@ -119,7 +119,9 @@ def _print_figures(small: dict, large: dict, size_mb: int, small_mb: int) -> Non
         "baseline x 1.3",
     )
     figure("restore / pg_restore", f"{restore_ratio:.2f}x", f"<= {RESTORE_RATIO_GOAL}x")
-    for label, result in ((f"{small_mb} MB", small), (f"{size_mb} MB", large)):
+    # Generation overshoots the asked size, so label with the measured one.
+    for result in (small, large):
+        label = f"{mebibytes(result['database_bytes'])} database"
         for action in ("backup", "restore"):
             figure(
                 f"peak RSS of {action} at {label}",
@@ -180,6 +182,8 @@ def _generate(server, name: str, size_mb: int) -> int:
     inserted = 0
     batch = 5_000
     current = empty
+    # NOTE: the result overshoots the asked size (1,723 MiB for 1,024 MB in
+    # the recorded run, 167 MiB for 100 MB); the cause is not found yet.
     while current < target:
         sample.insert_memories(dsn, batch, DIMENSIONS, text_bytes=TEXT_BYTES)
         inserted += batch
