@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from config.settings import Settings, check_private_file
+from config import secrets
+from config.settings import Settings
 from slopops.arweave import Gateway, RetryPolicy, Wallet, load_wallet
 from slopops.backups.errors import EncryptionNotConfiguredError
 from slopops.backups.keys import KeyStore
@@ -76,29 +77,12 @@ def open_context(
 def mem0_dsn(settings: Settings) -> str:
     """Return the libpq DSN of the mem0 PostgreSQL database.
 
-    Raises:
-        ValueError: no DSN is configured, or its file is readable by others.
-    """
-    mem0 = settings.mem0
-    if mem0.dsn is not None:
-        return mem0.dsn.get_secret_value()
-    if mem0.dsn_file is not None:
-        path = settings.resolve(mem0.dsn_file)
-        check_private_file(path, "mem0.dsn_file")
-        try:
-            return path.read_text().strip()
-        except OSError as exc:
-            raise ValueError(
-                f"mem0.dsn_file {str(path)!r} cannot be read: {exc}"
-            ) from exc
-    if mem0.embedded_dir is not None:
-        from slopops.stack.postgres import running_server
+    The DSN comes from ``mem0.dsn``, ``mem0.dsn_file`` or the embedded
+    PostgreSQL of ``mem0.embedded_dir``, as :func:`config.secrets.mem0_dsn`
+    resolves them.
 
-        server = running_server(settings.resolve(mem0.embedded_dir))
-        if server is None:
-            raise ValueError(
-                f"the embedded PostgreSQL in {str(mem0.embedded_dir)!r} is not "
-                "running; start it with `slopops stack up`"
-            )
-        return server.dsn("mem0")
-    raise ValueError("mem0 has no dsn, dsn_file or embedded_dir; set one of them")
+    Raises:
+        SecretError: no DSN is set and no embedded server runs, or the DSN
+            file is missing, empty or readable by others.
+    """
+    return secrets.mem0_dsn(settings)
