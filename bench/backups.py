@@ -182,8 +182,8 @@ def _generate(server, name: str, size_mb: int) -> int:
     inserted = 0
     batch = 5_000
     current = empty
-    # NOTE: the result overshoots the asked size (1,723 MiB for 1,024 MB in
-    # the recorded run, 167 MiB for 100 MB); the cause is not found yet.
+    # NOTE: the result overshoots the asked size, with 1,723 MiB for 1,024 MB
+    # and 167 MiB for 100 MB in the recorded run. The cause is not found yet.
     while current < target:
         sample.insert_memories(dsn, batch, DIMENSIONS, text_bytes=TEXT_BYTES)
         inserted += batch

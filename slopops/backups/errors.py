@@ -114,11 +114,11 @@ class RowCountMismatchError(BackupError):
     def __init__(self, target: str, differences: dict[str, tuple[int, int]]) -> None:
         self.target = target
         self.differences = differences
-        shown = ", ".join(
+        listed = ", ".join(
             f"{table}: expected {expected}, found {found}"
             for table, (expected, found) in sorted(differences.items())
         )
         super().__init__(
-            f"restore into {target!r} has wrong row counts ({shown}); do not use "
+            f"restore into {target!r} has wrong row counts ({listed}); do not use "
             "it and check the pg_restore log"
         )

@@ -109,11 +109,11 @@ def find_tool(
         if major is None or tool.major == major:
             found.append(tool)
     if not found:
-        wanted = f"{name} {major}" if major is not None else name
+        program = f"{name} {major}" if major is not None else name
         searched = ", ".join(str(directory) for directory in directories[:6])
         raise PgToolError(
             name,
-            f"{wanted} was not found in {searched}; install it or set mem0.pg_bin_dir",
+            f"{program} was not found in {searched}; install it or set mem0.pg_bin_dir",
         )
     return max(found, key=lambda tool: tool.major)
 

@@ -62,16 +62,16 @@ class _GzipReader:
         self._done = False
 
     def read(self, size: int = -1) -> bytes:
-        wanted = size if size > 0 else 1 << 20
-        while len(self._buffer) < wanted and not self._done:
+        length = size if size > 0 else 1 << 20
+        while len(self._buffer) < length and not self._done:
             data = self._source.read(1 << 20)
             if data:
                 self._buffer += self._compressor.compress(data)
             else:
                 self._buffer += self._compressor.flush()
                 self._done = True
-        result = bytes(self._buffer[:wanted])
-        del self._buffer[:wanted]
+        result = bytes(self._buffer[:length])
+        del self._buffer[:length]
         return result
 
 

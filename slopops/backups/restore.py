@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -67,7 +67,6 @@ class RestoreReport:
     row_counts: dict[str, int]
     ciphertext_bytes: int
     duration_seconds: float
-    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -137,14 +136,14 @@ def select_backup(
             )
         ]
     if not entries:
-        wanted = (
+        requested = (
             f"transaction {transaction_id!r}"
             if transaction_id
             else f"date {date!r}"
             if date
             else "'latest'"
         )
-        raise BackupNotFoundError(f"{wanted} in environment {context.environment!r}")
+        raise BackupNotFoundError(f"{requested} in environment {context.environment!r}")
     return entries[0]
 
 
