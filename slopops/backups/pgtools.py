@@ -118,10 +118,22 @@ def find_tool(
     return max(found, key=lambda tool: tool.major)
 
 
+def scalar(connection: psycopg.Connection, query: str | sql.Composable) -> object:
+    """Return the first column of the first row of ``query``.
+
+    Raises:
+        PgToolError: the query returned no row.
+    """
+    row = connection.execute(query).fetchone()  # type: ignore[arg-type]
+    if row is None:
+        raise PgToolError("PostgreSQL", f"query {str(query)[:80]!r} returned no row")
+    return row[0]
+
+
 def server_major(connection: psycopg.Connection) -> tuple[int, str]:
     """Return the server's major version and full version text."""
-    number = int(connection.execute("SHOW server_version_num").fetchone()[0])
-    text = str(connection.execute("SHOW server_version").fetchone()[0])
+    number = int(str(scalar(connection, "SHOW server_version_num")))
+    text = str(scalar(connection, "SHOW server_version"))
     return number // 10000, text
 
 
@@ -144,7 +156,7 @@ def count_rows(connection: psycopg.Connection) -> dict[str, int]:
         query = sql.SQL("SELECT count(*) FROM {}.{}").format(
             sql.Identifier(schema), sql.Identifier(table)
         )
-        counts[f"{schema}.{table}"] = int(connection.execute(query).fetchone()[0])
+        counts[f"{schema}.{table}"] = int(str(scalar(connection, query)))
     return counts
 
 

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import pyrage
 
@@ -37,7 +37,7 @@ class SpoolResult:
 class _HashingReader:
     """Read from a stream while counting and hashing, keeping the first bytes."""
 
-    def __init__(self, source: BinaryIO) -> None:
+    def __init__(self, source: IO[bytes]) -> None:
         self._source = source
         self.digest = hashlib.sha256()
         self.size = 0
@@ -110,7 +110,7 @@ class _GunzipWriter:
 
 
 def spool_encrypted(
-    source: BinaryIO,
+    source: IO[bytes],
     destination: Path,
     recipients: Sequence[pyrage.x25519.Recipient],
     *,

@@ -237,6 +237,7 @@ def _restore(
     logger.info(
         "restoring backup %s (dump %s)", entry.backup_id, entry.dump_transaction_id
     )
+    restorer: _SqliteRestore | _PostgresRestore
     if manifest.source.get("kind") == "sqlite":
         restorer = _SqliteRestore(context, request, manifest, scratch)
     else:

@@ -65,9 +65,7 @@ def dump_postgres(
         connection.read_only = True
         connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with connection.transaction():
-            snapshot = str(
-                connection.execute("SELECT pg_export_snapshot()").fetchone()[0]
-            )
+            snapshot = str(pgtools.scalar(connection, "SELECT pg_export_snapshot()"))
             counts = pgtools.count_rows(connection)
             extensions = pgtools.installed_extensions(connection)
             spooled = _run_pg_dump(pg_dump, dsn, snapshot, spool_path, recipients)
