@@ -15,6 +15,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from config import ENVIRONMENTS, ProfileError, Settings, load_settings
 from slopops.cli.nodes import print_report
@@ -33,7 +34,8 @@ app = typer.Typer(
 )
 console = Console(soft_wrap=True)
 T = TypeVar("T")
-errors = Console(stderr=True, soft_wrap=True)
+# Messages quote values such as [host]:port, so rich markup stays off.
+errors = Console(stderr=True, soft_wrap=True, markup=False)
 
 EnvOption = Annotated[
     str, typer.Option("--env", "-e", help=f"Environment: {', '.join(ENVIRONMENTS)}.")
@@ -128,10 +130,10 @@ def _print_machines(report: McpReport) -> None:
     for column in ("machine", "name", "image", "state", "health"):
         table.add_column(column)
     for row in report.rows():
-        table.add_row(*row.values())
+        table.add_row(*(Text(value) for value in row.values()))
     console.print(table)
     if report.detail:
-        console.print(report.detail)
+        console.print(report.detail, markup=False)
     if report.error:
         restored = " (previous images restored)" if report.restored else ""
         errors.print(f"error: {report.error}{restored}")

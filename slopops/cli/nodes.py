@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from config import ENVIRONMENTS, ProfileError, Settings, load_settings
 from slopops.errors import SlopopsError
@@ -18,7 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
+# Messages quote values such as [host]:port, so rich markup stays off.
+errors = Console(stderr=True, soft_wrap=True, markup=False)
 
 EnvOption = Annotated[
     str, typer.Option("--env", "-e", help=f"Environment: {', '.join(ENVIRONMENTS)}.")
@@ -96,7 +98,7 @@ def print_report(report: RolloutReport, title: str) -> None:
     for column in ("node", "status", "release", "health", "note"):
         table.add_column(column)
     for row in report.rows():
-        table.add_row(*row.values())
+        table.add_row(*(Text(value) for value in row.values()))
     console.print(table)
 
 

@@ -113,3 +113,12 @@ def test_nodes_deploy_missing_tarball_exits_2(
     )
     assert result.exit_code == 2
     assert "file not found" in result.output
+
+
+def test_nodes_without_inventory_exits_2(tmp_path: Path) -> None:
+    config_dir = write_profile(tmp_path / "config", {})
+    result = CliRunner().invoke(
+        app, ["nodes", "status", "--env", "local", "--config-dir", str(config_dir)]
+    )
+    assert result.exit_code == 2
+    assert "lists no nodes under [[fleet.nodes]]" in result.output
