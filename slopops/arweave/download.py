@@ -13,16 +13,22 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 
 from slopops.arweave.errors import ConfirmationTimeoutError, DataMismatchError
 from slopops.arweave.gateway import Gateway, TransactionStatus
+from slopops.arweave.transactions import chunk_ranges
 from slopops.arweave.upload import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
 _HASH_READ_BYTES = 1024 * 1024
+# Chunk requests kept in flight during a download.
+PREFETCH_CHUNKS = 4
 
 
 def download_file(
@@ -102,6 +108,41 @@ def verify_data(
 
 
 def _iter_chunks(gateway: Gateway, start: int, size: int, done: int) -> Iterator[bytes]:
+    """Yield the data from byte ``done`` on, fetching chunks ahead in threads.
+
+    Requests go to the chunk starts that :func:`chunk_ranges` gives, which are
+    the starts of data uploaded by this package. If the gateway returns a
+    chunk of another length, the rest is read one chunk at a time.
+    """
+    ranges = [item for item in chunk_ranges(size) if item[0] >= done]
+    if not ranges or ranges[0][0] != done:
+        yield from _iter_sequential(gateway, start, size, done)
+        return
+    remaining = iter(ranges)
+    with ThreadPoolExecutor(max_workers=PREFETCH_CHUNKS) as pool:
+        window: deque[tuple[tuple[int, int], Future[bytes]]] = deque()
+        for first, last in islice(remaining, PREFETCH_CHUNKS):
+            window.append(((first, last), pool.submit(gateway.chunk, start + first)))
+        while window:
+            (first, last), future = window.popleft()
+            chunk = future.result()
+            if len(chunk) < last - first:
+                for _, pending in window:
+                    pending.cancel()
+                yield chunk
+                yield from _iter_sequential(gateway, start, size, first + len(chunk))
+                return
+            yield chunk[: last - first]
+            following = next(remaining, None)
+            if following is not None:
+                window.append(
+                    (following, pool.submit(gateway.chunk, start + following[0]))
+                )
+
+
+def _iter_sequential(
+    gateway: Gateway, start: int, size: int, done: int
+) -> Iterator[bytes]:
     while done < size:
         chunk = gateway.chunk(start + done)[: size - done]
         done += len(chunk)
