@@ -21,6 +21,7 @@ from slopops.bundles import Bundle
 from slopops.errors import SlopopsError, TransientError
 from slopops.solana.keypair import load_keypair
 from slopops.solana.rpc import RpcClient
+from tasks.retries import retry_transient
 
 BPF_LOADER_UPGRADEABLE = Pubkey.from_string(
     "BPFLoaderUpgradeab1e11111111111111111111111"
@@ -45,21 +46,11 @@ class PreflightError(SlopopsError):
         super().__init__(f"pre-flight check {check!r} on {environment}: {message}")
 
 
-def _retry_transient(task_: object, run: object, state: object) -> bool:
-    try:
-        state.result()  # type: ignore[attr-defined]
-    except TransientError:
-        return True
-    except Exception:  # noqa: BLE001 - any other failure is final
-        return False
-    return False
-
-
 # Settings are not hashed into cache keys: every promotion checks afresh.
 _RETRY = {
     "retries": 2,
     "retry_delay_seconds": 1,
-    "retry_condition_fn": _retry_transient,
+    "retry_condition_fn": retry_transient,
     "cache_policy": NO_CACHE,
 }
 

@@ -22,7 +22,6 @@ from prefect.cache_policies import NO_CACHE
 
 from config import Settings
 from slopops.bundles import Bundle, Release
-from slopops.errors import TransientError
 from slopops.fleet.report import RolloutReport
 from slopops.mcp import FlyRelease, McpReport, open_fly_release
 from slopops.mcp.errors import McpInvariantError
@@ -33,17 +32,13 @@ from slopops.mcp.local import (
     rollback_local,
     status_local,
 )
-
-
-def _retry_transient(task_: Any, task_run: Any, state: Any) -> bool:
-    return isinstance(getattr(state, "data", None), TransientError)
-
+from tasks.retries import retry_transient
 
 _OPTIONS: dict[str, Any] = {
     "cache_policy": NO_CACHE,
     "retries": 2,
     "retry_delay_seconds": [5, 30],
-    "retry_condition_fn": _retry_transient,
+    "retry_condition_fn": retry_transient,
 }
 
 

@@ -32,7 +32,6 @@ from prefect.cache_policies import NO_CACHE
 from solders.pubkey import Pubkey
 
 from config.settings import MonitorSettings, RpcSettings
-from slopops.errors import TransientError
 from slopops.programs import (
     BufferWrite,
     CloseReport,
@@ -58,17 +57,10 @@ from slopops.programs import (
 )
 from slopops.programs.buffer import ProgressCallback
 from slopops.solana import RpcClient
+from tasks.retries import retry_transient
 
 # Seconds between progress artifact updates during a buffer write.
 PROGRESS_INTERVAL_SECONDS = 1.0
-
-
-def retry_transient(task_: Any, task_run: Any, state: Any) -> bool:
-    """Return whether the failed run should be retried: transient errors only."""
-    # Prefect 3.9 passes Failed(data=exception). state.result() would return a
-    # coroutine inside the async task engine instead of raising, so the
-    # exception is read from the state's data.
-    return isinstance(getattr(state, "data", None), TransientError)
 
 
 # Engine calls read fresh chain state every time: never cache their results.

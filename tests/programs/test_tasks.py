@@ -17,9 +17,9 @@ from tasks.programs import (
     failure_rate_task,
     preflight_program,
     release_program_task,
-    retry_transient,
     rollback_program_task,
 )
+from tasks.retries import retry_transient
 from tests.fixtures.localnet import Localnet
 from tests.programs.conftest import Elfs, Keys, make_target
 from tests.solana.servers import Reply, forward, scripted_server
