@@ -108,22 +108,47 @@ def deploy_nodes(settings: Settings, bundle: Bundle) -> str:
 
 @task(name="verify-nodes", **_OPTIONS)
 def verify_nodes(settings: Settings, release: Release) -> str:
-    """Check that every node runs the release's node release and is healthy."""
+    """Check that every node runs the release's node release and is healthy.
+
+    The rollout's failure limit applies here too: nodes off the release or
+    unhealthy within ``fleet.max_failure_percent`` (such as a node whose
+    failed deploy the rollout tolerated) are named in the returned detail,
+    which goes into the promotion's summary artifact, and fail nothing.
+
+    Raises:
+        RolloutFailedError: More nodes are off the release or unhealthy than
+            the failure limit allows.
+    """
     from slopops.fleet.errors import RolloutFailedError
+    from slopops.fleet.rollout import failure_limit_exceeded
 
     report = _fleet(settings).status()
     wrong = [
         outcome
         for outcome in report.outcomes
-        if outcome.release != release.node_release or outcome.health != "healthy"
+        if not outcome.ok
+        or outcome.release != release.node_release
+        or outcome.health != "healthy"
     ]
-    if wrong or not report.ok:
+    total = len(report.outcomes)
+    limit = settings.fleet.max_failure_percent
+    summary = ", ".join(f"{o.node} on {o.release} ({o.health})" for o in wrong)
+    if failure_limit_exceeded(len(wrong), total, limit):
         report.reason = (
             f"nodes {[o.node for o in wrong]!r} do not run healthy release "
             f"{release.node_release!r}"
         )
         raise RolloutFailedError(report)
-    return f"{len(report.outcomes)} nodes healthy on {release.node_release}"
+    healthy = f"{total - len(wrong)} of {total} nodes healthy on {release.node_release}"
+    if not wrong:
+        return healthy
+    get_run_logger().warning(
+        "nodes off release %s within max_failure_percent %g: %s",
+        release.node_release,
+        limit,
+        summary,
+    )
+    return f"{healthy}; tolerated within max_failure_percent {limit:g}: {summary}"
 
 
 @task(name="rollback-nodes", **_OPTIONS)
