@@ -13,7 +13,7 @@ from rich.table import Table
 from config import ProfileError, Settings, load_settings
 from slopops.errors import SlopopsError
 from slopops.stack.manager import ServiceStatus, Stack
-from slopops.stack.nodes import NodeConfig, nodes_from_settings
+from slopops.stack.nodes import NodeConfig, merge_nodes, nodes_from_settings
 from slopops.stack.prefect_server import api_url
 from slopops.stack.services import (
     DEFAULT_CHAINS,
@@ -61,12 +61,12 @@ WithoutOption = Annotated[
     ),
 ]
 EnvOption = Annotated[
-    str,
+    list[str] | None,
     typer.Option(
         "--env",
-        help="Profile that decides PostgreSQL and the nodes: a mem0 DSN leaves "
-        "PostgreSQL out, mem0.embedded_dir is its data directory, and each node "
-        "on 127.x gets an sshd.",
+        help="Profile whose nodes on 127.x each get an sshd; repeat for more "
+        "(default: local). The first one decides PostgreSQL: a mem0 DSN leaves "
+        "it out, and mem0.embedded_dir is its data directory.",
     ),
 ]
 ConfigDirOption = Annotated[
@@ -86,7 +86,7 @@ def up(
     arlocal_port: ArlocalPortOption = 1984,
     postgres_port: PostgresPortOption = 5433,
     without: WithoutOption = None,
-    env: EnvOption = "local",
+    env: EnvOption = None,
     config_dir: ConfigDirOption = None,
 ) -> None:
     """Start every service that is not running and wait until all are ready."""
@@ -94,9 +94,9 @@ def up(
     postgres_data_dir: Path | None = None
     nodes: tuple[NodeConfig, ...] = ()
     if not {"postgres", "nodes"} <= left_out:
-        settings = _load_profile(env, config_dir)
-        postgres_data_dir = _postgres_data_dir(settings, left_out)
-        nodes = _nodes(settings, left_out)
+        profiles = [_load_profile(name, config_dir) for name in env or ["local"]]
+        postgres_data_dir = _postgres_data_dir(profiles[0], left_out)
+        nodes = _nodes(profiles, left_out)
     try:
         config = StackConfig(
             state_dir=state_dir,
@@ -183,12 +183,14 @@ def _postgres_data_dir(settings: Settings, left_out: set[str]) -> Path | None:
     return settings.resolve(mem0.embedded_dir)
 
 
-def _nodes(settings: Settings, left_out: set[str]) -> tuple[NodeConfig, ...]:
-    """Return the profile's nodes on this machine, or none without root."""
+def _nodes(profiles: list[Settings], left_out: set[str]) -> tuple[NodeConfig, ...]:
+    """Return the profiles' nodes on this machine, or none without root."""
     if "nodes" in left_out:
         return ()
     try:
-        nodes = nodes_from_settings(settings)
+        nodes = merge_nodes(
+            [node for settings in profiles for node in nodes_from_settings(settings)]
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--env") from exc
     if nodes and os.geteuid() != 0:

@@ -28,23 +28,34 @@ __all__ = [
 
 
 def resolve_fleet(settings: Settings) -> FleetSettings:
-    """Return the fleet settings with the key and known_hosts paths made absolute."""
+    """Return the fleet settings with the key and known_hosts paths made absolute.
+
+    The paths of nodes on a loopback address are made absolute too, because
+    such a node is this machine (the simulation profiles' nodes).
+    """
     fleet = settings.fleet
-    update = {}
+    update: dict[str, object] = {}
     if fleet.ssh_key_path is not None:
         update["ssh_key_path"] = settings.resolve(fleet.ssh_key_path)
     if fleet.known_hosts_file is not None:
         update["known_hosts_file"] = settings.resolve(fleet.known_hosts_file)
+    update["nodes"] = [
+        resolve_node(settings, node) if node.host.startswith("127.") else node
+        for node in fleet.nodes
+    ]
     return fleet.model_copy(update=update)
 
 
 def resolve_node(settings: Settings, node: NodeSettings) -> NodeSettings:
-    """Return a node on this machine with ``app_dir`` and ``pm2_home`` made absolute.
+    """Return a node on this machine with its paths made absolute.
 
     Only for nodes on this machine (the local MCP app), whose relative paths
-    are relative to the workspace, not to the SSH user's home.
+    are relative to the workspace, not to the SSH user's home. ``pm2_bin``
+    counts as a path when it contains a slash; a bare name stays a PATH lookup.
     """
     update = {"app_dir": str(settings.resolve(Path(node.app_dir)))}
     if node.pm2_home:
         update["pm2_home"] = str(settings.resolve(Path(node.pm2_home)))
+    if "/" in node.pm2_bin:
+        update["pm2_bin"] = str(settings.resolve(Path(node.pm2_bin)))
     return node.model_copy(update=update)

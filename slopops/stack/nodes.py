@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from config import Settings
@@ -72,6 +72,26 @@ def nodes_from_settings(settings: Settings) -> tuple[NodeConfig, ...]:
         )
         for (host, port), group in by_address.items()
     )
+
+
+def merge_nodes(nodes: list[NodeConfig]) -> tuple[NodeConfig, ...]:
+    """Merge nodes of several profiles that share an address and port.
+
+    Profiles may share an sshd (the local MCP node of each simulation
+    profile), so one service starts it and its cleanup covers every PM2 home.
+    """
+    merged: dict[tuple[str, int], NodeConfig] = {}
+    for node in nodes:
+        key = (node.host, node.port)
+        known = merged.get(key)
+        if known is None:
+            merged[key] = node
+            continue
+        homes = known.pm2_homes + tuple(
+            home for home in node.pm2_homes if home not in known.pm2_homes
+        )
+        merged[key] = replace(known, pm2_homes=homes)
+    return tuple(merged.values())
 
 
 def node_service(node: NodeConfig) -> Service:

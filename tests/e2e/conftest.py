@@ -160,6 +160,9 @@ def write_profiles(
             text = re.sub(
                 r"(?ms)^\[fleet\]\n.*?(?=^\[mem0\])", fleets[environment], text
             )
+        else:
+            # The profile's own nodes are the demo stack's; the tests start theirs.
+            text = re.sub(r"(?ms)^\[\[fleet\.nodes\]\]\n.*?(?=^\[)", "", text)
         text = re.sub(
             r'(?m)^url = "http://127\.0\.0\.1:\d+"$',
             f'url = "{urls[environment]}"',

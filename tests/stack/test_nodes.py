@@ -15,7 +15,12 @@ import tomli_w
 
 from config import Settings, load_settings
 from slopops.stack.manager import Stack
-from slopops.stack.nodes import NodeConfig, node_service, nodes_from_settings
+from slopops.stack.nodes import (
+    NodeConfig,
+    merge_nodes,
+    node_service,
+    nodes_from_settings,
+)
 from slopops.stack.pm2 import daemon_pid, run_pm2
 from slopops.stack.process import free_port
 from tests.config.helpers import BASE_PROFILE
@@ -65,6 +70,25 @@ def test_nodes_grouped_by_address(tmp_path: Path) -> None:
     assert nodes[0].pm2_homes == (tmp_path / "pm2/a", tmp_path / "pm2/b")
     assert nodes[0].client_key == tmp_path / "keys/fleet"
     assert nodes[0].known_hosts == tmp_path / "known_hosts"
+
+
+def test_shared_sshd_of_profiles_merged(tmp_path: Path) -> None:
+    def node(name: str, port: int, *homes: str) -> NodeConfig:
+        paths = tuple(tmp_path / home for home in homes)
+        return NodeConfig(
+            name, "127.0.0.1", port, tmp_path / "k", tmp_path / "kh", paths
+        )
+
+    merged = merge_nodes(
+        [
+            node("mcp-local", 2222, "pm2"),
+            node("a", 2201),
+            node("mcp-devnet", 2222, "pm2", "b"),
+        ]
+    )
+
+    assert [(n.name, n.port) for n in merged] == [("mcp-local", 2222), ("a", 2201)]
+    assert merged[0].pm2_homes == (tmp_path / "pm2", tmp_path / "b")
 
 
 def test_remote_nodes_only_give_none(tmp_path: Path) -> None:
