@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -205,5 +206,21 @@ def _check_key_files(settings: Settings) -> None:
             check_private_file(settings.resolve(path), field)
         except ValueError as exc:
             problems.append(str(exc))
+    key_store = settings.arweave.key_store_dir
+    if key_store is not None:
+        problems.extend(_key_store_problems(settings.resolve(key_store)))
     if problems:
         raise ProfileError(settings.environment, problems)
+
+
+def _key_store_problems(directory: Path) -> list[str]:
+    # Whoever lists or reads the key store can decrypt every backup in it.
+    if not directory.is_dir():
+        return []
+    mode = stat.S_IMODE(directory.stat().st_mode)
+    if not mode & 0o077:
+        return []
+    return [
+        f"arweave.key_store_dir {str(directory)!r} has mode {mode:04o}, open to "
+        f"group or others; run `chmod 700 {directory}`"
+    ]

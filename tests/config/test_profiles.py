@@ -327,3 +327,33 @@ def test_malformed_url_message_masks_key(
 
     assert "s3cret" not in str(info.value)
     assert "api-key=**********" in str(info.value)
+
+
+def _key_store_profile(
+    write_profile: WriteProfile, profile_dir: Path, mode: int
+) -> Path:
+    key_store = profile_dir.parent / "backup-keys"
+    key_store.mkdir()
+    key_store.chmod(mode)
+    write_profile(edit=lambda data: data["arweave"].update(key_store_dir="backup-keys"))
+    return key_store
+
+
+def test_private_key_store_accepted(
+    write_profile: WriteProfile, profile_dir: Path
+) -> None:
+    key_store = _key_store_profile(write_profile, profile_dir, 0o700)
+
+    settings = load_settings("devnet", profile_dir)
+
+    assert settings.resolve(settings.arweave.key_store_dir or Path()) == key_store
+
+
+@pytest.mark.parametrize("mode", [0o750, 0o705])
+def test_key_store_open_to_others_rejected(
+    write_profile: WriteProfile, profile_dir: Path, mode: int
+) -> None:
+    key_store = _key_store_profile(write_profile, profile_dir, mode)
+
+    with pytest.raises(ProfileError, match=f"chmod 700 {key_store}"):
+        load_settings("devnet", profile_dir)
