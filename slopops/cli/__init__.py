@@ -62,8 +62,10 @@ def _root(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # httpx logs every request at INFO, which buries the commands' own lines.
-    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # httpx logs every request and paramiko every SSH session at INFO, which
+    # buries the commands' own lines.
+    for noisy in ("httpx", "paramiko"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 _mount()

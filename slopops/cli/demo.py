@@ -1,14 +1,18 @@
 """``slopops demo``: the main job on the local stack.
 
 It starts the stack with the simulation profiles: three local chains with
-distinct genesis hashes for local, devnet and mainnet-beta, arlocal, and an
-embedded PostgreSQL with a generated mem0 database. It registers the
-deployments and promotes a release through local, devnet and mainnet, which
-it approves through the API unless ``--wait-for-ui`` is given. Then it backs
-mem0 up and drills a restore. Last, it ships a bad release whose
-transactions fail, so the monitor triggers the automatic rollback. It ends
-with the UI link, a link per run and the measured times. The stack keeps
-running; stop it with ``slopops stack down``.
+distinct genesis hashes for local, devnet and mainnet-beta, arlocal, an
+embedded PostgreSQL with a generated mem0 database, and the sshd of each
+profile's local nodes (two agent nodes per environment and the local MCP
+app). It registers the deployments and promotes a full release (program
+ELF, node release tarball, MCP image reference) through local, devnet and
+mainnet, which it approves through the API unless ``--wait-for-ui`` is
+given. Then it backs mem0 up and drills a restore. Last, it ships a bad
+release, with a new node release too, whose transactions fail, so the
+monitor triggers the automatic rollback; the demo then checks that every
+node and the MCP app run the good release again. It ends with the UI link,
+a link per run and the measured times. The stack keeps running; stop it
+with ``slopops stack down``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -34,6 +39,12 @@ PREFECT_PORT = 4200
 LAMPORTS = 500 * 1_000_000_000
 MEM0_ROWS = 2_000
 MEM0_DIMENSIONS = 64
+# Node release id and MCP image reference of each demo bundle.
+NODE_RELEASES = {"good": "agent-good", "bad": "agent-bad"}
+MCP_IMAGES = {
+    "good": "registry.local/slop-mcp:good",
+    "bad": "registry.local/slop-mcp:bad",
+}
 
 
 @dataclass
@@ -91,6 +102,7 @@ def prepare_stack() -> None:
     prepare_keys_and_data()
     _run([sys.executable, str(WORKSPACE / "deployments" / "bootstrap.py")])
     forget_old_chains()
+    write_node_apps()
 
 
 def use_local_stack() -> None:
@@ -122,8 +134,13 @@ def start_stack() -> None:
             *slopops,
             "stack",
             "up",
+            # The first profile decides PostgreSQL; each adds its nodes.
             "--env",
             "mainnet-beta",
+            "--env",
+            "devnet",
+            "--env",
+            "local",
             "--config-dir",
             str(SIMULATION_DIR),
         ]
@@ -152,6 +169,33 @@ def forget_old_chains() -> None:
             {"environment": environment},
             overwrite=True,
         )
+
+
+def write_node_apps() -> None:
+    """Write each simulation node's ``shared/app.json``: address, port, PM2 name.
+
+    The sample app listens where the node's health URL points. The MCP apps
+    of the three profiles share one PM2 home, so each gets its own app name.
+    """
+    from urllib.parse import urlsplit
+
+    from config import ENVIRONMENTS, load_settings
+    from slopops.fleet import resolve_fleet
+    from slopops.fleet.release import sample_app_settings
+    from slopops.mcp.local import local_mcp_node
+
+    for environment in ENVIRONMENTS:
+        settings = load_settings(environment)
+        apps = [(node, "agent") for node in resolve_fleet(settings).nodes]
+        apps.append((local_mcp_node(settings), f"mcp-{environment}"))
+        for node, name in apps:
+            url = urlsplit(node.health_url)
+            assert url.hostname is not None and url.port is not None
+            shared = Path(node.app_dir) / "shared"
+            shared.mkdir(parents=True, exist_ok=True)
+            # One worker per app: nine apps run on this machine.
+            text = sample_app_settings(url.hostname, url.port, instances=1, name=name)
+            (shared / "app.json").write_text(text)
 
 
 def prepare_keys_and_data() -> None:
@@ -216,8 +260,16 @@ def _airdrop(url: str, address: str) -> None:
 
 
 def build_bundles() -> tuple[str, str]:
-    """Store the good (SPL Memo) and bad (associated-token) bundles; return ids."""
+    """Store the good and bad bundles and return their ids.
+
+    Each carries the program ELF (SPL Memo for good, associated-token for
+    bad, whose memo transactions fail), a sample app node release tarball and
+    an MCP image reference.
+    """
+    import shutil
+
     from slopops.bundles import store_bundle
+    from slopops.fleet.release import build_sample_release
     from slopops.localnet.builtin_programs import (
         associated_token_elf,
         memo_v3_elf,
@@ -227,7 +279,10 @@ def build_bundles() -> tuple[str, str]:
     bundles = []
     for name, elf in (("good", memo_v3_elf()), ("bad", associated_token_elf())):
         source = SOURCES_DIR / name
+        shutil.rmtree(source, ignore_errors=True)
         write_program_so(elf, source / "programs" / "slop_registry.so")
+        build_sample_release(source / "nodes", NODE_RELEASES[name])
+        (source / "mcp-image.txt").write_text(MCP_IMAGES[name] + "\n")
         bundle = store_bundle(source, WORKSPACE / ".state" / "bundles")
         typer.echo(f"bundle {name}: {bundle.bundle_id}")
         bundles.append(bundle.bundle_id)
@@ -312,13 +367,55 @@ def _bad_release(bundle_id: str, report: DemoReport) -> None:
         rollback = wait_for_new_run("rollback/local", since)
         rolled = wait_for(rollback.id, {StateType.COMPLETED})
         report.add_run("rollback/local (automatic)", rollback.id, rolled.state.name)  # type: ignore[union-attr]
+        report.notes.append(check_good_release("local"))
     if traffic.first_sent is not None:
         report.times.append(
             (
-                "bad release: first failed transaction to rollback done",
+                "bad release: first failed transaction to old program bytes "
+                "and every node back on the good release",
                 time.monotonic() - traffic.first_sent,
             )
         )
+
+
+def check_good_release(environment: str) -> str:
+    """Check the chain, every node and the MCP app against the good release.
+
+    Raises:
+        VerificationError: The program's on-chain bytes are not the good
+            release's.
+        typer.Exit: A node or the MCP app is not on the good release, or not
+            healthy.
+    """
+    from config import load_settings
+    from slopops.fleet import Fleet, resolve_fleet
+    from slopops.mcp.local import local_release_id, status_local
+    from slopops.programs import ProgramTarget
+    from slopops.programs.release import verify_release
+    from tasks.records import read_record
+
+    settings = load_settings(environment)
+    good = read_record(environment).current
+    if good is None or good.node_release != NODE_RELEASES["good"]:
+        _fail(f"the {environment} record is not back on the good release")
+    for name, sha256 in good.programs.items():
+        # Raises VerificationError unless the on-chain bytes hash to sha256.
+        asyncio.run(verify_release(ProgramTarget.from_settings(settings, name), sha256))
+    outcomes = Fleet(resolve_fleet(settings)).status().outcomes
+    mcp = status_local(settings).outcomes
+    expected = {o.node: NODE_RELEASES["good"] for o in outcomes}
+    expected.update({o.node: local_release_id(MCP_IMAGES["good"]) for o in mcp})
+    wrong = [
+        f"{o.node} on {o.release} ({o.health})"
+        for o in [*outcomes, *mcp]
+        if o.release != expected[o.node] or o.health != "healthy"
+    ]
+    if wrong:
+        _fail(f"not back on the good release: {', '.join(wrong)}")
+    return (
+        f"{environment}: program bytes verified on chain; {len(outcomes)} nodes on "
+        f"{NODE_RELEASES['good']} and the MCP app on {expected[mcp[0].node]}, healthy"
+    )
 
 
 class Traffic:
@@ -355,3 +452,8 @@ class Traffic:
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"demo failed: {message}", err=True)
+    raise typer.Exit(1)
