@@ -4,9 +4,9 @@ Figures:
 
 - recovery: from the bad release's first failed transaction to the old
   program bytes verified on chain and every node (two agent nodes and the
-  local MCP app) checked back on its last known good release and healthy
-  (goal 90 s, against recovery objectives of 30 minutes for programs and 5
-  for nodes). Both bundles are full: program ELF, node release tarball and
+  local MCP app) checked back on its last known good release and healthy.
+  The goal is 90 s, against recovery objectives of 30 minutes for programs
+  and 5 for nodes. Both bundles are full: program ELF, node release tarball and
   MCP image reference. The baseline in the same run is the rollback run's
   own duration, so the rest is detection (monitor windows), the automation
   and the final check.

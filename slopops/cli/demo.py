@@ -1,15 +1,15 @@
 """``slopops demo``: the main job on the local stack.
 
-It starts the stack with the simulation profiles: three local chains with
-distinct genesis hashes for local, devnet and mainnet-beta, arlocal, an
-embedded PostgreSQL with a generated mem0 database, and the sshd of each
-profile's local nodes (two agent nodes per environment and the local MCP
-app). It registers the deployments and promotes a full release (program
-ELF, node release tarball, MCP image reference) through local, devnet and
-mainnet, which it approves through the API unless ``--wait-for-ui`` is
+It starts the stack with the simulation profiles. The stack runs three local
+chains with distinct genesis hashes for local, devnet and mainnet-beta,
+arlocal, an embedded PostgreSQL with a generated mem0 database, and an sshd
+per local node: two agent nodes per environment and the local MCP app. The
+demo registers the deployments and promotes a full release (program ELF,
+node release tarball, MCP image reference) through local, devnet and
+mainnet. It approves mainnet through the API unless ``--wait-for-ui`` is
 given. Then it backs mem0 up and drills a restore. Last, it ships a bad
-release, with a new node release too, whose transactions fail, so the
-monitor triggers the automatic rollback; the demo then checks that every
+release whose transactions fail, with a new node release too, so the
+monitor triggers the automatic rollback. The demo then checks that every
 node and the MCP app run the good release again. It ends with the UI link,
 a link per run and the measured times. The stack keeps running; stop it
 with ``slopops stack down``.

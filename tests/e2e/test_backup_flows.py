@@ -2,7 +2,7 @@
 
 mem0 is an embedded PostgreSQL with pgvector started from the profile's
 ``mem0.embedded_dir`` in the e2e workspace, so the flows find it the way
-they find the stack's; backups go to the session's arlocal.
+they find the stack's. Backups go to the session's arlocal.
 """
 
 from __future__ import annotations

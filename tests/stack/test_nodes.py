@@ -76,7 +76,7 @@ def test_shared_sshd_of_profiles_merged(tmp_path: Path) -> None:
     def node(name: str, port: int, *homes: str) -> NodeConfig:
         paths = tuple(tmp_path / home for home in homes)
         return NodeConfig(
-            name, "127.0.0.1", port, tmp_path / "k", tmp_path / "kh", paths
+            name, "127.0.0.1", port, tmp_path / "key", tmp_path / "known_hosts", paths
         )
 
     merged = merge_nodes(
