@@ -395,7 +395,8 @@ def check_good_release(environment: str) -> str:
     from tasks.records import read_record
 
     settings = load_settings(environment)
-    good = read_record(environment).current
+    # .fn: a plain call, since this process runs no flow.
+    good = read_record.fn(environment).current
     if good is None or good.node_release != NODE_RELEASES["good"]:
         _fail(f"the {environment} record is not back on the good release")
     for name, sha256 in good.programs.items():
