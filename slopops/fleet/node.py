@@ -35,13 +35,20 @@ from slopops.fleet.errors import (
 )
 from slopops.fleet.records import LastDeploy, ReleaseRecord, plan_rollback
 from slopops.fleet.release import Release
-from slopops.fleet.report import FORK_MODE_WARNING, Health, NodeOutcome
+from slopops.fleet.report import (
+    FORK_MODE_WARNING,
+    PM2_NOT_RUNNING,
+    Health,
+    NodeOutcome,
+)
 from slopops.fleet.ssh import CommandResult, SshConnection
 
 logger = logging.getLogger(__name__)
 
 # Exit status of the install script when the upload's sha256 differs (EX_DATAERR).
 _HASH_MISMATCH_STATUS = 65
+# Exit status of the status command when no PM2 daemon runs for PM2_HOME.
+_NO_DAEMON_STATUS = 66
 
 # Polls the health URL until it returns the expected release id, or the
 # deadline passes. Runs on the node with its own Node.js, so it needs neither
@@ -345,7 +352,10 @@ class NodeRelease:
         """Return the node's current release, its health and the last known good."""
         record = self.read_record()
         result = self.probe()
-        detail = f"last known good {record.last_known_good!r}"
+        if record.last_known_good:
+            detail = f"last known good {record.last_known_good!r}"
+        else:
+            detail = "last known good: none recorded"
         if result.release and result.release != record.current:
             detail += f"; app returns release {result.release!r}"
         return NodeOutcome(
@@ -359,7 +369,18 @@ class NodeRelease:
         )
 
     def _status_warnings(self) -> list[str]:
-        result = self._run(f"{self._pm2_prefix()} jlist", check=False)
+        # Any pm2 command, jlist included, starts a daemon when none runs, so a
+        # read-only status first checks the daemon's PID file and process.
+        # NOTE: a daemon that exits between the check and jlist is started again.
+        result = self._run(
+            f'{self._pm2_home_export()}; pid=$(cat "$PM2_HOME/pm2.pid" 2>/dev/null) && '
+            f'kill -0 "$pid" 2>/dev/null || exit {_NO_DAEMON_STATUS}; '
+            f"{self._pm2_prefix()} jlist",
+            check=False,
+        )
+        if result.exit_status == _NO_DAEMON_STATUS:
+            logger.warning("node %s: %s", self.node.name, PM2_NOT_RUNNING)
+            return [PM2_NOT_RUNNING]
         return (
             self._fork_mode_warnings(result.stdout) if result.exit_status == 0 else []
         )
@@ -416,12 +437,13 @@ class NodeRelease:
 
     def _pm2_prefix(self) -> str:
         """Return ``export PM2_HOME=...; pm2`` for a command on the node."""
+        return f"{self._pm2_home_export()}; {shlex.quote(self.node.pm2_bin)}"
+
+    def _pm2_home_export(self) -> str:
         if self.node.pm2_home:
-            home = f"export PM2_HOME={shlex.quote(self.node.pm2_home)}"
-        else:
-            # PM2's own default, set explicitly so that no command guesses.
-            home = 'export PM2_HOME="${PM2_HOME:-$HOME/.pm2}"'
-        return f"{home}; {shlex.quote(self.node.pm2_bin)}"
+            return f"export PM2_HOME={shlex.quote(self.node.pm2_home)}"
+        # PM2's own default, set explicitly so that no command guesses.
+        return 'export PM2_HOME="${PM2_HOME:-$HOME/.pm2}"'
 
     # -- records and pruning -------------------------------------------------
 

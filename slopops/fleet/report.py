@@ -14,6 +14,10 @@ FORK_MODE_WARNING = (
     "app runs in fork mode, so pm2 reload drops requests; use exec_mode "
     "'cluster' with wait_ready"
 )
+PM2_NOT_RUNNING = (
+    "PM2 is not running: no live daemon for PM2_HOME, so no app is managed; "
+    "deploy a release to start it"
+)
 
 
 @dataclass
@@ -86,7 +90,8 @@ class RolloutReport:
         """Return one table row per node: node, status, release, health, note."""
         rows = []
         for outcome in self.outcomes:
-            note = outcome.error or outcome.detail or "; ".join(outcome.warnings)
+            notes = [note for note in (outcome.detail, *outcome.warnings) if note]
+            note = outcome.error or "; ".join(notes)
             rows.append(
                 {
                     "node": outcome.node,

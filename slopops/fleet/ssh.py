@@ -304,8 +304,33 @@ class SshConnector:
             raise NodeUnreachableError(node.name, node.host, str(exc)) from exc
         except OSError as exc:
             client.close()
-            raise NodeUnreachableError(node.name, node.host, str(exc)) from exc
+            raise NodeUnreachableError(
+                node.name, node.host, _connect_failure(node, exc, timeout)
+            ) from exc
         return client
+
+
+def _connect_failure(node: NodeSettings, exc: OSError, timeout: float) -> str:
+    """Describe why the TCP connection to ``node`` failed, naming host and port.
+
+    paramiko wraps refused connections in ``NoValidConnectionsError``, whose
+    ``errno`` is None and whose ``errors`` maps each address tried to the
+    socket error.
+    """
+    target = f"{node.host}:{node.port}"
+    causes: list[OSError] = [exc]
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        causes = list(exc.errors.values()) or causes
+    reasons = []
+    for cause in causes:
+        if isinstance(cause, TimeoutError):
+            reasons.append(f"connection to {target} timed out after {timeout:g} s")
+        elif isinstance(cause, ConnectionRefusedError):
+            reasons.append(f"connection to {target} refused")
+        else:
+            reason = cause.strerror or str(cause) or type(cause).__name__
+            reasons.append(f"connection to {target} failed: {reason}")
+    return "; ".join(dict.fromkeys(reasons))
 
 
 def _add_host_key(client: paramiko.SSHClient, node: NodeSettings) -> None:

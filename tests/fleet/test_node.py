@@ -16,6 +16,8 @@ from slopops.fleet import Fleet
 from slopops.fleet.errors import NoKnownGoodReleaseError, TarballHashMismatchError
 from slopops.fleet.node import NodeRelease
 from slopops.fleet.release import Release, build_sample_release
+from slopops.fleet.report import PM2_NOT_RUNNING
+from slopops.stack.pm2 import daemon_pid
 from tests.fixtures.fleet import FleetLab
 
 UNPRIVILEGED_USER = "slopops-node"
@@ -179,6 +181,20 @@ def test_status_reports_release_and_health(fleet_lab: FleetLab) -> None:
     assert outcome.status == "reported"
     assert outcome.release == "A"
     assert outcome.health == "healthy"
+    assert outcome.detail == "last known good 'A'"
+    assert outcome.warnings == []
+
+
+def test_status_starts_no_pm2_daemon(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(instances=1)
+    fleet = Fleet(fleet_lab.fleet([node]))
+    outcome = fleet.status_node(node)
+    assert outcome.status == "reported"
+    assert outcome.health == "unhealthy"
+    assert outcome.warnings == [PM2_NOT_RUNNING]
+    assert outcome.detail == "last known good: none recorded"
+    assert daemon_pid(Path(node.pm2_home or "")) is None
+    assert not (Path(node.pm2_home or "") / "pm2.pid").exists()
 
 
 @pytest.fixture

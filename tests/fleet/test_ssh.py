@@ -90,9 +90,12 @@ def test_failed_command_raises_with_stderr(fleet_lab: FleetLab) -> None:
 def test_unreachable_node(fleet_lab: FleetLab) -> None:
     node = fleet_lab.unreachable_node()
     connector = SshConnector(fleet_lab.fleet([node]))
-    with pytest.raises(NodeUnreachableError, match="unreachable"):
+    with pytest.raises(NodeUnreachableError, match="unreachable") as info:
         with connector.connect(node):
             pass
+    message = str(info.value)
+    assert f"connection to {node.host}:{node.port} refused" in message
+    assert "Errno" not in message
 
 
 def test_secrets_are_redacted_in_logs(
