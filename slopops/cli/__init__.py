@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 
 import typer
+
+from slopops.errors import SlopopsError
 
 app = typer.Typer(
     name="slopops",
@@ -54,10 +57,15 @@ def _mount() -> None:
             module.register(app)  # type: ignore[attr-defined]
 
 
+# Root options that main() reads after the command has run.
+_options = {"verbose": False}
+
+
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG."),
 ) -> None:
+    _options["verbose"] = verbose
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -71,6 +79,19 @@ def _root(
 _mount()
 
 
-def main() -> None:
-    """Run the ``slopops`` command line."""
-    app()
+def main(args: list[str] | None = None) -> None:
+    """Run the ``slopops`` command line.
+
+    A deliberate error (:class:`SlopopsError`, which includes config's
+    ``ProfileError``) that a command leaves uncaught is printed as one
+    ``error:`` line with exit status 1. With ``--verbose`` it keeps its
+    traceback, and any other exception always does, because it is a bug.
+    """
+    _options["verbose"] = False
+    try:
+        app(args=args, prog_name="slopops")
+    except SlopopsError as exc:
+        if _options["verbose"]:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 import typer
@@ -40,10 +40,18 @@ def approve(
 ) -> None:
     """Approve or reject a promotion that waits for approval."""
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
 
     run_id = _parse_id(flow_run_id)
+    api_url = require_api_url()
     with get_client(sync_client=True) as client:
-        flow_run = client.read_flow_run(run_id)
+        try:
+            flow_run = client.read_flow_run(run_id)
+        except ObjectNotFound:
+            _fail(
+                f"flow run {flow_run_id!r} was not found on the Prefect server at "
+                f"{api_url}; copy the id from `slopops runs`"
+            )
         if flow_run.state is None or not flow_run.state.is_paused():
             state = flow_run.state.name if flow_run.state else "unknown"
             _fail(f"flow run {flow_run_id!r} is {state}, not waiting for approval")
@@ -84,7 +92,7 @@ def _bound_prefix(schema: dict[str, Any]) -> str:
     match = _BINDING.match(pattern)
     if match is None:
         _fail("the run's approval form names no bundle; pass --bundle")
-    return match.group(1)  # type: ignore[union-attr]
+    return match.group(1)
 
 
 def runs() -> None:
@@ -98,6 +106,7 @@ def runs() -> None:
     from prefect.client.schemas.objects import StateType
     from prefect.settings import PREFECT_UI_URL
 
+    require_api_url()
     state_filter = FlowRunFilterState(
         type=FlowRunFilterStateType(any_=[StateType.PAUSED])
     )
@@ -119,14 +128,32 @@ def runs() -> None:
         )
 
 
+def require_api_url() -> str:
+    """Return the Prefect API URL, or exit 2 when neither env nor profile sets it.
+
+    Without a URL the Prefect client starts a throwaway server with an empty
+    database and reports no runs, which hides the mistake. The setting reads
+    ``PREFECT_API_URL`` from the environment first, then the active profile.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        _fail(
+            "PREFECT_API_URL is not set; point it at your Prefect server, e.g. "
+            "export PREFECT_API_URL=http://127.0.0.1:4200/api",
+            code=2,
+        )
+    return str(url)
+
+
 def _parse_id(value: str) -> UUID:
     try:
         return UUID(value)
     except ValueError:
         _fail(f"invalid flow run id {value!r}; copy it from `slopops runs`")
-    raise AssertionError  # unreachable: _fail exits
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
+    raise typer.Exit(code=code)
