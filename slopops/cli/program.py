@@ -21,6 +21,7 @@ from config import ENVIRONMENTS, ProfileError, Settings, load_settings
 from slopops.errors import SlopopsError
 from slopops.programs import (
     ProgramTarget,
+    check_release_inputs,
     close_buffers,
     elf_path_of,
     failure_rate,
@@ -38,7 +39,8 @@ app = typer.Typer(
 )
 # Signatures and hashes are long: print them whole instead of wrapping.
 console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
+# Messages quote paths and values with [brackets], so rich markup stays off.
+errors = Console(stderr=True, soft_wrap=True, markup=False)
 
 T = TypeVar("T")
 
@@ -101,7 +103,8 @@ def deploy(
     target = _target(env, program, config_dir)
     try:
         path = elf_path_of(target, elf)
-    except ValueError as exc:
+        check_release_inputs(target, path)
+    except (ValueError, SlopopsError) as exc:
         errors.print(f"error: {exc}")
         raise typer.Exit(2) from exc
     with Progress(

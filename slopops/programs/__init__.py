@@ -20,6 +20,7 @@ from slopops.programs.probe import FailureRate, failure_rate
 from slopops.programs.release import (
     ReleaseOutcome,
     apply_release,
+    check_release_inputs,
     elf_path_of,
     release_program,
     run_preflight,
@@ -54,6 +55,7 @@ __all__ = [
     "SavedElf",
     "VerifiedProgram",
     "apply_release",
+    "check_release_inputs",
     "close_buffers",
     "elf_path_of",
     "failure_rate",

@@ -97,7 +97,11 @@ async def program_inventory(target: ProgramTarget) -> ProgramInventory:
     """Read the program's state and list our buffers with their lamports."""
     async with open_session(target, signing=False) as session:
         deployed = await read_program(session.rpc, target.name, session.program_id)
-        buffers = await list_buffers(session.rpc, session.authority_address)
+        # Without the payer file the on-chain upgrade authority owns our buffers.
+        authority = session.authority_address
+        if authority is None and deployed is not None and deployed.authority:
+            authority = Pubkey.from_string(deployed.authority)
+        buffers = await list_buffers(session.rpc, authority) if authority else []
         roles = _roles(session)
     return ProgramInventory(
         program=target.name,
@@ -132,7 +136,8 @@ async def close_buffers(
         roles = _roles(session)
         closed = {}
         kept = []
-        for address, _ in await list_buffers(session.rpc, session.authority_address):
+        authority = session.authority.pubkey()
+        for address, _ in await list_buffers(session.rpc, authority):
             if keep_rollback and roles.get(str(address)) == "rollback":
                 kept.append(str(address))
                 continue

@@ -185,7 +185,7 @@ async def preflight(
             "deploy; set programs.program_keypair",
         )
     if deployed is not None:
-        check_authority(name, deployed, session.authority_address)
+        check_authority(name, deployed, session.authority.pubkey())
     extend = 0
     if deployed is not None:
         extend = extension_bytes(deployed.capacity_bytes, len(elf), min_extend_bytes)

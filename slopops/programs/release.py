@@ -75,6 +75,22 @@ def elf_path_of(target: ProgramTarget, elf_path: Path | None) -> Path:
     return path
 
 
+def check_release_inputs(target: ProgramTarget, elf_path: Path) -> None:
+    """Check the local inputs of a release before any RPC call or progress.
+
+    Raises:
+        InvalidElfError: The file is missing or is not a deployable sBPF ELF.
+        KeypairError: The payer, authority or program keypair file is missing
+            or invalid.
+        PreflightError: The profile has no payer keypair, or the configured
+            authority and its keypair disagree.
+    """
+    read_elf(target.name, elf_path)
+    target.load_payer()
+    target.load_authority()
+    target.program_keypair()
+
+
 async def run_preflight(
     target: ProgramTarget, elf_path: Path, *, min_extend_bytes: int = 0
 ) -> PreflightReport:

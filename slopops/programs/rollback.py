@@ -109,7 +109,7 @@ async def _rollback(session: Session, store: ReleaseStore) -> RollbackOutcome:
     deployed = await read_program(session.rpc, name, session.program_id)
     if deployed is None:
         raise ProgramNotFoundError(name, str(session.program_id), "does not exist")
-    check_authority(name, deployed, session.authority_address)
+    check_authority(name, deployed, session.authority.pubkey())
 
     files = session.target.store()
     pending = files.read_pending(name)

@@ -27,7 +27,7 @@ class ProgramTarget:
     environment: str
     rpc: RpcSettings
     program: ProgramSettings
-    payer_keypair: Path
+    payer_keypair: Path | None
     state_dir: Path
 
     @classmethod
@@ -36,15 +36,9 @@ class ProgramTarget:
 
         Raises:
             KeyError: The profile has no such program.
-            PreflightError: The profile has no payer keypair.
         """
         program = settings.program(program_name)
-        if settings.payer_keypair is None:
-            raise PreflightError(
-                program_name,
-                f"the {settings.environment!r} profile has no payer_keypair; set it "
-                "or SLOPOPS_PAYER_KEYPAIR",
-            )
+        payer = settings.payer_keypair
         resolved = {
             name: settings.resolve(path)
             for name in ("elf_path", "program_keypair", "upgrade_authority_keypair")
@@ -54,7 +48,7 @@ class ProgramTarget:
             environment=settings.environment,
             rpc=settings.rpc,
             program=program.model_copy(update=resolved),
-            payer_keypair=settings.resolve(settings.payer_keypair),
+            payer_keypair=settings.resolve(payer) if payer is not None else None,
             state_dir=settings.resolve(settings.state_dir),
         )
 
@@ -68,8 +62,32 @@ class ProgramTarget:
         return FileReleaseStore(self.state_dir)
 
     def load_payer(self) -> Keypair:
-        """Load the fee payer keypair."""
+        """Load the fee payer keypair.
+
+        Raises:
+            PreflightError: The profile has no payer keypair.
+            KeypairError: The keypair file is missing or invalid.
+        """
+        if self.payer_keypair is None:
+            raise PreflightError(
+                self.name,
+                f"the {self.environment!r} profile has no payer_keypair; set it "
+                "or SLOPOPS_PAYER_KEYPAIR",
+            )
         return load_keypair(self.payer_keypair)
+
+    def read_only_authority(self) -> Pubkey | None:
+        """Return the upgrade authority's address without needing the payer file.
+
+        It is None when only the fee payer could name the authority and the
+        profile sets no payer keypair or its file does not exist.
+        """
+        program = self.program
+        configured = program.upgrade_authority or program.upgrade_authority_keypair
+        payer_exists = self.payer_keypair is not None and self.payer_keypair.exists()
+        if configured is None and not payer_exists:
+            return None
+        return self.expected_authority()
 
     def load_authority(self) -> Keypair:
         """Load the upgrade authority keypair (the payer's when none is set).
@@ -141,17 +159,28 @@ class ProgramTarget:
 class Session:
     """An open RPC client, a sender and the loaded keys of a target.
 
-    A read-only session (``signing=False``) has the upgrade authority's
-    address but has no authority keypair.
+    A read-only session (``signing=False``) has no authority keypair, and it
+    has no fee payer keypair when the payer's file does not exist. Its
+    ``authority_address`` is None when only the missing payer could name it.
     """
 
     target: ProgramTarget
     rpc: RpcClient
     sender: TransactionSender
-    payer: Keypair
-    authority_address: Pubkey
+    authority_address: Pubkey | None
     program_id: Pubkey
     authority_keypair: Keypair | None = None
+    payer_keypair: Keypair | None = None
+
+    @property
+    def payer(self) -> Keypair:
+        """The fee payer keypair; a read-only session without one raises."""
+        if self.payer_keypair is None:
+            raise PreflightError(
+                self.target.name,
+                "this session is read-only and has no fee payer keypair",
+            )
+        return self.payer_keypair
 
     @property
     def authority(self) -> Keypair:
@@ -173,9 +202,17 @@ async def open_session(
     Args:
         target: The program and environment.
         rpc: An open client to use instead of one built from the settings.
-        signing: Load the upgrade authority keypair; False for reads only.
+        signing: Load the upgrade authority and fee payer keypairs; False for
+            reads only, which need neither file.
     """
-    authority = target.load_authority() if signing else None
+    if signing:
+        authority = target.load_authority()
+        payer: Keypair | None = target.load_payer()
+        authority_address: Pubkey | None = target.expected_authority()
+    else:
+        authority = None
+        authority_address = target.read_only_authority()
+        payer = _load_if_present(target.payer_keypair)
     client = rpc or RpcClient.from_settings(target.rpc)
     try:
         yield Session(
@@ -184,11 +221,15 @@ async def open_session(
             sender=TransactionSender(
                 client, max_in_flight=target.program.write_concurrency
             ),
-            payer=target.load_payer(),
-            authority_address=target.expected_authority(),
+            authority_address=authority_address,
             program_id=target.program_id(),
             authority_keypair=authority,
+            payer_keypair=payer,
         )
     finally:
         if rpc is None:
             await client.aclose()
+
+
+def _load_if_present(path: Path | None) -> Keypair | None:
+    return load_keypair(path) if path is not None and path.exists() else None

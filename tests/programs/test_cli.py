@@ -121,3 +121,72 @@ def test_unknown_program_exits_2(config_dir: Path) -> None:
 
     assert result.exit_code == 2
     assert "'nope' is not in the local profile" in result.output
+
+
+def test_show_without_payer_keypair(config_dir: Path, elfs: Elfs) -> None:
+    # With no authority keypair configured, the payer is the upgrade authority,
+    # so a read without the payer file finds the buffers by the on-chain one.
+    profile = config_dir / "local.toml"
+    lines = profile.read_text().splitlines(keepends=True)
+    profile.write_text(
+        "".join(line for line in lines if "upgrade_authority_keypair" not in line)
+    )
+    invoke(config_dir, "deploy")
+    invoke(config_dir, "deploy", "--elf", str(elfs.associated_token))
+    payer = load_settings("local", config_dir).payer_keypair
+    assert payer is not None
+    payer.unlink()
+
+    shown = invoke(config_dir, "show")
+
+    assert "upgrade authority: " in shown
+    assert "programdata:       105077 bytes" in shown
+    assert re.search(r"buffers:\s+1 holding \d+ lamports", shown)
+
+
+def test_show_undeployed_without_payer_keypair(config_dir: Path) -> None:
+    payer = load_settings("local", config_dir).payer_keypair
+    assert payer is not None
+    payer.unlink()
+
+    shown = invoke(config_dir, "show")
+
+    assert re.search(r"demo \(\w+\) is not deployed", shown)
+    assert "buffers:           0 holding 0 lamports" in shown
+
+
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [("elf", "absent.so"), ("payer", "payer.json"), ("authority", "authority.json")],
+)
+def test_deploy_checks_inputs_before_progress(
+    config_dir: Path, tmp_path: Path, missing: str, named: str
+) -> None:
+    args = ["program", "deploy", "--env", "local", "--program", "demo"]
+    args += ["--config-dir", str(config_dir)]
+    if missing == "elf":
+        args += ["--elf", str(tmp_path / "absent.so")]
+    else:
+        (tmp_path / "keys" / f"{missing}.json").unlink()
+
+    result = CliRunner().invoke(app, args)
+
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ")
+    assert "writing buffer" not in result.output
+    assert named in result.output
+
+
+def test_deploy_rejects_non_elf_file(config_dir: Path, tmp_path: Path) -> None:
+    not_elf = tmp_path / "notes.so"
+    not_elf.write_text("not a program\n")
+
+    result = CliRunner().invoke(
+        app,
+        ["program", "deploy", "--env", "local", "--program", "demo"]
+        + ["--config-dir", str(config_dir), "--elf", str(not_elf)],
+    )
+
+    assert result.exit_code == 2, result.output
+    assert "notes.so" in result.output
+    assert "writing buffer" not in result.output
