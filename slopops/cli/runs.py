@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 from uuid import UUID
 
@@ -39,12 +41,11 @@ def approve(
     ),
 ) -> None:
     """Approve or reject a promotion that waits for approval."""
-    from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
     run_id = _parse_id(flow_run_id)
     api_url = require_api_url()
-    with get_client(sync_client=True) as client:
+    with _prefect_client(api_url) as client:
         try:
             flow_run = client.read_flow_run(run_id)
         except ObjectNotFound:
@@ -97,7 +98,6 @@ def _bound_prefix(schema: dict[str, Any]) -> str:
 
 def runs() -> None:
     """List flow runs that wait for approval, with their UI links."""
-    from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
         FlowRunFilterState,
@@ -106,11 +106,11 @@ def runs() -> None:
     from prefect.client.schemas.objects import StateType
     from prefect.settings import PREFECT_UI_URL
 
-    require_api_url()
+    api_url = require_api_url()
     state_filter = FlowRunFilterState(
         type=FlowRunFilterStateType(any_=[StateType.PAUSED])
     )
-    with get_client(sync_client=True) as client:
+    with _prefect_client(api_url) as client:
         waiting = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(state=state_filter)
         )
@@ -145,6 +145,22 @@ def require_api_url() -> str:
             code=2,
         )
     return str(url)
+
+
+@contextmanager
+def _prefect_client(api_url: str) -> Iterator[Any]:
+    """Open a synchronous Prefect client; exit 1 when the server is unreachable."""
+    import httpx
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            yield client
+    except httpx.TransportError as exc:
+        _fail(
+            f"cannot reach the Prefect server at {api_url} ({exc}); start it with "
+            "`slopops stack up` or correct PREFECT_API_URL"
+        )
 
 
 def _parse_id(value: str) -> UUID:

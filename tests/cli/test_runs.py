@@ -18,7 +18,7 @@ UNKNOWN_RUN = "00000000-0000-0000-0000-000000000000"
 
 def _prefect_env(home: Path) -> dict[str, str]:
     """Return this process's environment without Prefect settings, homed in ``home``."""
-    env = {name: value for name, value in os.environ.items()}
+    env = dict(os.environ)
     for name in list(env):
         if name.startswith("PREFECT_"):
             del env[name]
@@ -78,3 +78,18 @@ def test_approve_unknown_run(prefect_harness: None) -> None:
     assert result.exit_code == 1, result.output
     assert f"flow run {UNKNOWN_RUN!r} was not found" in result.output
     assert "copy the id from `slopops runs`" in result.output
+
+
+def test_runs_unreachable_server_exits_1(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/api"
+    env = _prefect_env(tmp_path) | {"PREFECT_API_URL": url}
+    result = subprocess.run(
+        [sys.executable, "-c", "from slopops.cli import main; main()", "runs"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"error: cannot reach the Prefect server at {url}")
+    assert "Traceback" not in result.stderr
