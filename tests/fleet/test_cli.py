@@ -5,11 +5,14 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
 import tomli_w
 from typer.testing import CliRunner
 
 from config.profiles import CONFIG_DIR
 from slopops.cli import app
+from slopops.cli import nodes as nodes_cli
+from slopops.stack.pm2 import daemon_pid
 from tests.fixtures.fleet import FleetLab
 
 
@@ -122,3 +125,24 @@ def test_nodes_without_inventory_exits_2(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "lists no nodes under [[fleet.nodes]]" in result.output
+
+
+def test_nodes_status_reasons(
+    fleet_lab: FleetLab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    idle = fleet_lab.add_node(instances=1)
+    down = fleet_lab.unreachable_node()
+    config_dir = write_profile(
+        fleet_lab.base_dir / "config", _fleet_table(fleet_lab, [idle, down])
+    )
+    # Wide enough that no table cell wraps inside the text checked below.
+    monkeypatch.setattr(nodes_cli.console, "width", 400)
+    result = CliRunner().invoke(
+        app, ["nodes", "status", "--env", "local", "--config-dir", str(config_dir)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "last known good: none recorded" in result.output
+    assert "PM2 is not running" in result.output
+    assert f"connection to {down.host}:{down.port} refused" in result.output
+    assert "Errno" not in result.output
+    assert daemon_pid(Path(idle.pm2_home or "")) is None
