@@ -46,7 +46,13 @@ from slopops.backups.manifest import (
     object_tags,
 )
 from slopops.backups.pipeline import spool_encrypted
-from slopops.backups.sources import SourceInfo, dump_postgres, dump_sqlite
+from slopops.backups.sources import (
+    SourceInfo,
+    check_postgres,
+    check_sqlite,
+    dump_postgres,
+    dump_sqlite,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +113,11 @@ def run_backup(
     Raises:
         EncryptionNotConfiguredError: no key store and no recipient, before
             any other work.
+        KeyStorePermissionError: the key store is open to group or others.
+        InvalidDsnError: the mem0 DSN does not parse, before any key or
+            spool file is created.
+        DatabaseUnreachableError: the mem0 server cannot be reached, before
+            any key or spool file is created.
         InsufficientBalanceError: the wallet cannot pay, before any upload.
         DataMismatchError: the read-back differs from what was uploaded.
     """
@@ -122,6 +133,7 @@ def run_backup(
                 return _existing_report(context, existing, started)
         pending = _load_pending(context.spool_dir)
         if pending is None:
+            _check_source(context.settings)
             pending = _spool_new_backup(context, now)
         else:
             logger.info("resuming pending backup %s", pending["backup_id"])
@@ -163,11 +175,34 @@ def _encryption_key(context: BackupContext, now: datetime) -> EncryptionKey:
     return fixed_recipient_key(context.recipient)
 
 
+def _check_source(settings: Settings) -> None:
+    if settings.mem0.kind == "sqlite":
+        assert settings.mem0.sqlite_path is not None
+        check_sqlite(settings.resolve(settings.mem0.sqlite_path))
+        return
+    check_postgres(mem0_dsn(settings), _pg_bin_dirs(settings))
+
+
+def _pg_bin_dirs(settings: Settings) -> list[Path]:
+    bin_dir = (
+        settings.resolve(settings.mem0.pg_bin_dir) if settings.mem0.pg_bin_dir else None
+    )
+    return pgtools.candidate_bin_dirs(bin_dir)
+
+
 def _spool_new_backup(context: BackupContext, now: datetime) -> dict[str, Any]:
     backup_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
     key = _encryption_key(context, now)
     spool_path = context.spool_dir / f"{backup_id}.dump.age"
-    spooled, info = _dump(context.settings, spool_path, key)
+    try:
+        spooled, info = _dump(context.settings, spool_path, key)
+    except BaseException:
+        # No spool file, so nothing was encrypted to this key: a key left
+        # here would only be destroyed by retention, unused.
+        spool_path.unlink(missing_ok=True)
+        if context.key_store is not None:
+            context.key_store.discard(key.key_id)
+        raise
     logger.info(
         "spooled backup %s: %d plaintext bytes, %d encrypted",
         backup_id,
@@ -199,11 +234,9 @@ def _dump(
         return dump_sqlite(
             settings.resolve(settings.mem0.sqlite_path), spool_path, [key.recipient]
         )
-    bin_dir = (
-        settings.resolve(settings.mem0.pg_bin_dir) if settings.mem0.pg_bin_dir else None
+    return dump_postgres(
+        mem0_dsn(settings), _pg_bin_dirs(settings), spool_path, [key.recipient]
     )
-    directories = pgtools.candidate_bin_dirs(bin_dir)
-    return dump_postgres(mem0_dsn(settings), directories, spool_path, [key.recipient])
 
 
 def _upload_backup(

@@ -7,10 +7,13 @@ incomplete, because its run stopped before the backup counted.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import date as Date
 
 from slopops.arweave import FoundTransaction, find_transactions
 from slopops.backups.context import BackupContext
+from slopops.backups.errors import InvalidRequestError
 from slopops.backups.keys import RECIPIENT_KEY_PREFIX
 from slopops.backups.manifest import (
     OBJECT_DUMP,
@@ -23,6 +26,8 @@ STATUS_OK = "ok"
 STATUS_PENDING = "pending"
 STATUS_EXPIRED = "expired"
 STATUS_INCOMPLETE = "incomplete"
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,25 @@ class BackupEntry:
         )
 
 
+def check_backup_date(value: str) -> str:
+    """Return ``value`` if it is a calendar date written ``YYYY-MM-DD``.
+
+    Raises:
+        InvalidRequestError: another format, or no such day.
+    """
+    try:
+        valid = _DATE.fullmatch(value) is not None and bool(Date.fromisoformat(value))
+    except ValueError:
+        valid = False
+    if not valid:
+        raise InvalidRequestError(
+            "date",
+            f"date {value!r} is invalid; write the UTC date as YYYY-MM-DD, "
+            "for example 2026-12-04",
+        )
+    return value
+
+
 def list_backups(
     context: BackupContext, *, date: str | None = None
 ) -> list[BackupEntry]:
@@ -59,7 +83,12 @@ def list_backups(
     Args:
         context: The environment's gateway, wallet and key store.
         date: Only backups of this UTC date (``YYYY-MM-DD``) when given.
+
+    Raises:
+        InvalidRequestError: ``date`` is not a ``YYYY-MM-DD`` date.
     """
+    if date is not None:
+        check_backup_date(date)
     tags = base_tags(context.environment)
     if date is not None:
         tags["Backup-Date"] = date

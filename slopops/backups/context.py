@@ -53,6 +53,7 @@ def open_context(
 
     Raises:
         EncryptionNotConfiguredError: no key store and no recipient.
+        KeyStorePermissionError: the key store is open to group or others.
         WalletError: the wallet file is missing or unsafe.
     """
     check_encryption(settings)
@@ -63,6 +64,8 @@ def open_context(
         if arweave.key_store_dir
         else None
     )
+    if key_store is not None:
+        key_store.check_permissions()
     gateway = Gateway(
         str(arweave.gateway_url),
         timeout_seconds=arweave.chunk_timeout_seconds,

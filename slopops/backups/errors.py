@@ -3,12 +3,16 @@
 SlopopsError
 └── BackupError
     ├── EncryptionNotConfiguredError   no age recipient and no key store
+    ├── KeyStorePermissionError        the key store is open to group or others
     ├── KeyNotFoundError               a backup's key is not in the key store
     ├── KeyExpiredError                a backup's key was destroyed by retention
     ├── PgToolError                    pg_dump or pg_restore is missing or failed
     ├── ArchiveVersionError            local pg_restore cannot read the dump
     ├── ExtensionUnavailableError      the restore target lacks an extension
     ├── BackupNotFoundError            no backup matches the request
+    ├── InvalidRequestError            a restore request's options are invalid
+    ├── InvalidDsnError                a DSN does not parse
+    ├── DatabaseUnreachableError       a PostgreSQL server refused or failed us
     ├── ManifestError                  a manifest is missing or invalid
     └── RowCountMismatchError          restored rows differ from the manifest
 """
@@ -30,6 +34,18 @@ class EncryptionNotConfiguredError(BackupError):
         super().__init__(
             f"backups of environment {environment!r} have no encryption key: set "
             "arweave.key_store_dir (a key per backup) or arweave.age_recipient"
+        )
+
+
+class KeyStorePermissionError(BackupError):
+    """The key store directory is readable or writable by group or others."""
+
+    def __init__(self, directory: str, mode: int) -> None:
+        self.directory = directory
+        self.mode = mode
+        super().__init__(
+            f"key store {directory!r} has mode {mode:04o}, open to group or "
+            f"others; run `chmod 700 {directory}`"
         )
 
 
@@ -97,6 +113,41 @@ class BackupNotFoundError(BackupError):
         self.request = request
         super().__init__(
             f"no backup matches {request}; run `slopops backup list` to see them"
+        )
+
+
+class InvalidRequestError(BackupError):
+    """A restore request's options are invalid or contradict each other."""
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        super().__init__(message)
+
+
+class InvalidDsnError(BackupError):
+    """A PostgreSQL DSN does not parse as a libpq connection string or URI."""
+
+    def __init__(self, role: str, masked_dsn: str, reason: str) -> None:
+        self.role = role
+        self.masked_dsn = masked_dsn
+        super().__init__(
+            f"{role} DSN {masked_dsn!r} is invalid ({reason}); write it as "
+            "'host=H port=P dbname=D user=U' or 'postgresql://U@H:P/D'"
+        )
+
+
+class DatabaseUnreachableError(BackupError):
+    """A PostgreSQL server cannot be reached or rejected the connection."""
+
+    def __init__(self, role: str, host: str, port: str, database: str, reason: str):
+        self.role = role
+        self.host = host
+        self.port = port
+        self.database = database
+        super().__init__(
+            f"cannot connect to {role} database {database!r} at {host}:{port} "
+            f"({reason}); check that the server runs and the DSN's host, port, "
+            "user and password"
         )
 
 

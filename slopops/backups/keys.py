@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pyrage
 
-from slopops.backups.errors import KeyNotFoundError
+from slopops.backups.errors import KeyNotFoundError, KeyStorePermissionError
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +75,34 @@ class KeyStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
+    def check_permissions(self) -> None:
+        """Reject a key store directory that group or others can access.
+
+        A missing directory passes, because :meth:`create` makes it with
+        mode 0700.
+
+        Raises:
+            KeyStorePermissionError: its mode has any group or other bit.
+        """
+        try:
+            mode = self.directory.stat().st_mode & 0o777
+        except FileNotFoundError:
+            return
+        if mode & 0o077:
+            raise KeyStorePermissionError(str(self.directory), mode)
+
     def create(self, now: datetime) -> EncryptionKey:
-        """Generate and store a new identity; return its id and recipient."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.directory.chmod(0o700)
+        """Generate and store a new identity; return its id and recipient.
+
+        Raises:
+            KeyStorePermissionError: the directory is open to group or others.
+        """
+        self.check_permissions()
+        if not self.directory.exists():
+            self.directory.parent.mkdir(parents=True, exist_ok=True)
+            # mkdir's mode is reduced by the umask; chmod sets it exactly.
+            self.directory.mkdir(mode=0o700, exist_ok=True)
+            self.directory.chmod(0o700)
         key_id = f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
         identity = pyrage.x25519.Identity.generate()
         record = {
@@ -92,6 +116,13 @@ class KeyStore:
             json.dump(record, handle)
         logger.info("created backup key %s in %s", key_id, self.directory)
         return EncryptionKey(key_id, identity.to_public())
+
+    def discard(self, key_id: str) -> None:
+        """Destroy the key ``key_id`` that no backup was encrypted to."""
+        path = self._path(key_id)
+        if path.exists():
+            _destroy(path)
+            logger.info("discarded unused backup key %s", key_id)
 
     def exists(self, key_id: str) -> bool:
         """Return whether the identity of ``key_id`` is still stored."""

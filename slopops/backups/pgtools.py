@@ -19,10 +19,19 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from slopops.backups.errors import PgToolError
+from slopops.backups.errors import (
+    DatabaseUnreachableError,
+    InvalidDsnError,
+    PgToolError,
+)
 
 _VERSION = re.compile(r"\(PostgreSQL\) (\d+)(?:\.(\d+))?")
 _ARCHIVE_MAGIC = b"PGDMP"
+# Passwords in a keyword DSN (password=...) and in a URI (://user:secret@),
+# masked even when the rest of the DSN does not parse.
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)")
+_URI_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+MASK = "***"
 
 
 @dataclass(frozen=True)
@@ -175,27 +184,88 @@ def archive_version(header: bytes) -> str | None:
     return f"{header[5]}.{header[6]}"
 
 
+def mask_dsn(dsn: str) -> str:
+    """Return ``dsn`` with its password replaced by ``***``, parsed or not."""
+    masked = _KEYWORD_PASSWORD.sub(lambda match: match.group(1) + MASK, dsn)
+    return _URI_PASSWORD.sub(lambda match: match.group(1) + MASK + "@", masked)
+
+
+def parse_dsn(dsn: str, role: str = "PostgreSQL") -> dict[str, object]:
+    """Parse ``dsn`` into libpq keywords.
+
+    Args:
+        dsn: A libpq keyword/value string or a ``postgresql://`` URI.
+        role: What the DSN is for, such as ``"mem0"``, for the message.
+
+    Raises:
+        InvalidDsnError: libpq cannot parse it. The message masks the password.
+    """
+    try:
+        return dict(conninfo_to_dict(dsn))
+    except psycopg.ProgrammingError as exc:
+        raise InvalidDsnError(role, mask_dsn(dsn), str(exc).strip()) from exc
+
+
+def connect(dsn: str, role: str = "PostgreSQL", **kwargs: object) -> psycopg.Connection:
+    """Open a psycopg connection, translating its errors into backup errors.
+
+    Args:
+        dsn: The libpq DSN.
+        role: What the DSN is for, such as ``"mem0"``, for the message.
+        **kwargs: Passed to :func:`psycopg.connect` (``autocommit``,
+            ``connect_timeout``).
+
+    Raises:
+        InvalidDsnError: the DSN does not parse.
+        DatabaseUnreachableError: the server refused, timed out or rejected
+            the login. The message names host and port, never the password.
+    """
+    params = parse_dsn(dsn, role)
+    try:
+        return psycopg.connect(dsn, **kwargs)  # type: ignore[arg-type]
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "failed"
+        raise DatabaseUnreachableError(
+            role,
+            str(params.get("host") or os.environ.get("PGHOST") or "localhost"),
+            str(params.get("port") or os.environ.get("PGPORT") or "5432"),
+            str(params.get("dbname") or "postgres"),
+            mask_dsn(reason),
+        ) from exc
+
+
 def split_password(dsn: str) -> tuple[str, dict[str, str]]:
     """Return the DSN without its password and an environment holding it.
 
     Keeps the password off the command line of pg_dump and pg_restore.
+
+    Raises:
+        InvalidDsnError: the DSN does not parse.
     """
-    params = conninfo_to_dict(dsn)
+    params = parse_dsn(dsn)
     password = params.pop("password", None)
     env = {"PGPASSWORD": str(password)} if password else {}
     return make_conninfo(**{k: str(v) for k, v in params.items()}), env
 
 
 def with_database(dsn: str, database: str) -> str:
-    """Return ``dsn`` pointing at another database on the same server."""
-    params = conninfo_to_dict(dsn)
+    """Return ``dsn`` pointing at another database on the same server.
+
+    Raises:
+        InvalidDsnError: the DSN does not parse.
+    """
+    params = parse_dsn(dsn)
     params["dbname"] = database
     return make_conninfo(**{k: str(v) for k, v in params.items()})
 
 
 def database_name(dsn: str) -> str:
-    """Return the database name of ``dsn``."""
-    return str(conninfo_to_dict(dsn).get("dbname") or "postgres")
+    """Return the database name of ``dsn``.
+
+    Raises:
+        InvalidDsnError: the DSN does not parse.
+    """
+    return str(parse_dsn(dsn).get("dbname") or "postgres")
 
 
 def redact(dsn: str) -> str:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pyrage
 from psycopg import sql
 
@@ -30,13 +29,14 @@ from config.settings import Settings
 from slopops.arweave import RetryPolicy, download_file
 from slopops.arweave.upload import ProgressCallback
 from slopops.backups import pgtools
-from slopops.backups.catalog import BackupEntry, list_backups
+from slopops.backups.catalog import BackupEntry, check_backup_date, list_backups
 from slopops.backups.context import BackupContext, mem0_dsn, open_context
 from slopops.backups.errors import (
     ArchiveVersionError,
     BackupError,
     BackupNotFoundError,
     ExtensionUnavailableError,
+    InvalidRequestError,
     KeyExpiredError,
     KeyNotFoundError,
     ManifestError,
@@ -99,17 +99,42 @@ def restore_backup(
     """Restore the backup chosen by ``request``.
 
     Raises:
+        InvalidRequestError: ``date`` is not ``YYYY-MM-DD``, or both
+            ``transaction_id`` and ``date`` are set.
+        InvalidDsnError: ``target_dsn`` does not parse.
+        DatabaseUnreachableError: the target server cannot be reached.
         BackupNotFoundError: no complete backup matches.
         KeyExpiredError: the backup's key was destroyed by retention.
         ArchiveVersionError: the local pg_restore is too old for the dump.
         ExtensionUnavailableError: the target server lacks an extension.
         RowCountMismatchError: the restored rows differ from the manifest.
     """
+    check_request(request)
     context = open_context(settings, retry=retry)
     try:
         return _restore(context, request, on_progress, scratch=False)
     finally:
         context.close()
+
+
+def check_request(request: RestoreRequest) -> None:
+    """Check a restore request's options before any network access.
+
+    Raises:
+        InvalidRequestError: ``date`` is not ``YYYY-MM-DD``, or both
+            ``transaction_id`` and ``date`` are set.
+        InvalidDsnError: ``target_dsn`` does not parse.
+    """
+    if request.transaction_id is not None and request.date is not None:
+        raise InvalidRequestError(
+            "date",
+            f"--tx {request.transaction_id!r} and --date {request.date!r} "
+            "exclude each other; pass one of them",
+        )
+    if request.date is not None:
+        check_backup_date(request.date)
+    if request.target_dsn is not None:
+        pgtools.parse_dsn(request.target_dsn, "restore target")
 
 
 def select_backup(
@@ -343,23 +368,17 @@ class _PostgresRestore:
                 str(self.pg_restore.path), self.pg_restore.major, dump_version
             )
         admin = pgtools.with_database(self.target, "postgres")
-        try:
-            with psycopg.connect(admin, connect_timeout=10) as connection:
-                available = {
-                    str(row[0])
-                    for row in connection.execute(
-                        "SELECT name FROM pg_available_extensions"
-                    )
-                }
-                exists = connection.execute(
-                    "SELECT 1 FROM pg_database WHERE datname = %s",
-                    (pgtools.database_name(self.target),),
-                ).fetchone()
-        except psycopg.OperationalError as exc:
-            raise BackupError(
-                f"restore target {self.target_label!r} is unreachable ({exc}); "
-                "check the DSN"
-            ) from exc
+        with pgtools.connect(admin, "restore target", connect_timeout=10) as connection:
+            available = {
+                str(row[0])
+                for row in connection.execute(
+                    "SELECT name FROM pg_available_extensions"
+                )
+            }
+            exists = connection.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s",
+                (pgtools.database_name(self.target),),
+            ).fetchone()
         for extension in source.get("extensions", []):
             if extension not in available:
                 raise ExtensionUnavailableError(self.target_label, extension)
@@ -377,7 +396,7 @@ class _PostgresRestore:
             self.created = True
         try:
             self._run_pg_restore(dump)
-            with psycopg.connect(self.target) as connection:
+            with pgtools.connect(self.target, "restore target") as connection:
                 counts = pgtools.count_rows(connection)
         except BackupError:
             if self.created:
@@ -415,7 +434,7 @@ class _PostgresRestore:
 
 
 def _create_database(admin_dsn: str, name: str) -> None:
-    with psycopg.connect(admin_dsn, autocommit=True) as connection:
+    with pgtools.connect(admin_dsn, "restore target", autocommit=True) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     logger.info("created database %s", name)
 
@@ -423,8 +442,8 @@ def _create_database(admin_dsn: str, name: str) -> None:
 def drop_database(dsn: str) -> None:
     """Drop the database that ``dsn`` names, closing its connections."""
     name = pgtools.database_name(dsn)
-    with psycopg.connect(
-        pgtools.with_database(dsn, "postgres"), autocommit=True
+    with pgtools.connect(
+        pgtools.with_database(dsn, "postgres"), "restore target", autocommit=True
     ) as connection:
         connection.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(

@@ -20,7 +20,7 @@ import psycopg
 import pyrage
 
 from slopops.backups import pgtools
-from slopops.backups.errors import PgToolError
+from slopops.backups.errors import BackupError, PgToolError
 from slopops.backups.pipeline import GZIP, SpoolResult, spool_encrypted
 
 logger = logging.getLogger(__name__)
@@ -56,10 +56,12 @@ def dump_postgres(
     the dump even while the database is being written.
 
     Raises:
+        InvalidDsnError: ``dsn`` does not parse.
+        DatabaseUnreachableError: the server cannot be reached.
         PgToolError: no pg_dump of the server's major version, or it failed.
     """
     # Autocommit, so the settings below apply to the BEGIN of transaction().
-    with psycopg.connect(dsn, autocommit=True) as connection:
+    with pgtools.connect(dsn, "mem0", autocommit=True) as connection:
         major, server_version = pgtools.server_major(connection)
         pg_dump = pgtools.find_tool("pg_dump", bin_dirs, major=major)
         connection.read_only = True
@@ -115,6 +117,41 @@ def _run_pg_dump(
         spool_path.unlink(missing_ok=True)
         raise PgToolError("pg_dump", f"exit code {code}: {message[-500:]}")
     return spooled
+
+
+def check_postgres(dsn: str, bin_dirs: list[Path]) -> pgtools.PgTool:
+    """Connect to ``dsn`` and find the pg_dump of its server's major version.
+
+    Runs before a backup creates its key or spool file, so a bad source
+    leaves nothing behind.
+
+    Raises:
+        InvalidDsnError: ``dsn`` does not parse.
+        DatabaseUnreachableError: the server cannot be reached.
+        PgToolError: no pg_dump of the server's major version.
+    """
+    with pgtools.connect(dsn, "mem0", connect_timeout=10) as connection:
+        major, _ = pgtools.server_major(connection)
+    return pgtools.find_tool("pg_dump", bin_dirs, major=major)
+
+
+def check_sqlite(path: Path) -> None:
+    """Open ``path`` read-only and read its schema.
+
+    Raises:
+        BackupError: the file is missing or is not an SQLite database.
+    """
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise BackupError(
+            f"mem0 SQLite database {str(path)!r} cannot be read ({exc}); "
+            "check mem0.sqlite_path"
+        ) from exc
 
 
 def dump_sqlite(

@@ -98,12 +98,43 @@ def list_command(
             context.close()
 
     entries = _call(load)
-    rows = [
-        f"{entry.date}  {entry.status:<10}  {entry.backup_id}  "
-        f"{entry.dump_transaction_id or '-'}  {entry.size_bytes} bytes"
+    _emit([asdict(entry) for entry in entries], as_json, _backup_table(entries))
+
+
+# Columns of `backup list`: the restore-by-hand steps in docs/backup-format.md
+# name them, so keep both in step.
+_LIST_COLUMNS = (
+    "DATE",
+    "STATUS",
+    "BACKUP-ID",
+    "KEY-ID",
+    "DUMP-TX",
+    "CIPHERTEXT-SHA256",
+    "BYTES",
+)
+
+
+def _backup_table(entries: list) -> str:
+    if not entries:
+        return "none"
+    rows = [_LIST_COLUMNS] + [
+        (
+            entry.date,
+            entry.status,
+            entry.backup_id,
+            entry.key_id or "-",
+            entry.dump_transaction_id or "-",
+            entry.dump_sha256 or "-",
+            str(entry.size_bytes),
+        )
         for entry in entries
     ]
-    _emit([asdict(entry) for entry in entries], as_json, "\n".join(rows) or "none")
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
 
 
 @app.command()
