@@ -18,9 +18,11 @@ from slopops.backups.errors import (
     InvalidDsnError,
     InvalidRequestError,
     KeyStorePermissionError,
+    PgToolError,
 )
 from slopops.backups.pgtools import mask_dsn
 from slopops.cli import app
+from slopops.stack.postgres import bin_dir
 from slopops.stack.process import free_port
 
 runner = CliRunner()
@@ -192,3 +194,33 @@ def test_list_shows_key_and_sha256(make_profile, tmp_path) -> None:
     as_json = json.loads(_cli(profile, "backup", "list", "--json").output)
     assert as_json[0]["key_id"] == report.key_id
     assert as_json[0]["dump_sha256"] == entry.dump_sha256
+
+
+def test_failed_dump_discards_key(make_profile, mem0_database, tmp_path) -> None:
+    # A pg_dump that reports the real version but fails to dump, as one does
+    # when the server drops the connection mid-dump.
+    real = bin_dir() / "pg_dump"
+    failing = tmp_path / "failing-bin" / "pg_dump"
+    failing.parent.mkdir()
+    failing.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = --version ]; then exec {real} --version; fi\n'
+        "echo 'pg_dump: error: connection lost' >&2\n"
+        "exit 1\n"
+    )
+    failing.chmod(0o755)
+    profile = make_profile(dsn=mem0_database.dsn)
+    settings = profile.settings.model_copy(
+        update={
+            "mem0": profile.settings.mem0.model_copy(
+                update={"pg_bin_dir": failing.parent}
+            )
+        }
+    )
+    key_store = settings.resolve(settings.arweave.key_store_dir)
+    spool_dir = profile.state_dir / "backups" / "local"
+    with pytest.raises(PgToolError, match="connection lost"):
+        _run_backup(settings)
+    assert list(key_store.glob("*.json")) == []
+    assert list(spool_dir.glob("*.dump.age")) == []
+    assert not (spool_dir / "pending.json").exists()
