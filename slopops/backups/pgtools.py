@@ -27,9 +27,12 @@ from slopops.backups.errors import (
 
 _VERSION = re.compile(r"\(PostgreSQL\) (\d+)(?:\.(\d+))?")
 _ARCHIVE_MAGIC = b"PGDMP"
-# Passwords in a keyword DSN (password=...) and in a URI (://user:secret@),
-# masked even when the rest of the DSN does not parse.
-_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)")
+# Passwords in a keyword DSN (password=..., or "password secret" with the
+# "=" missing) and in a URI (://user:secret@), masked even when the rest of
+# the DSN does not parse.
+_KEYWORD_PASSWORD = re.compile(
+    r"((?<![\w=])password\s*(?:=\s*|\s+))('(?:[^'\\]|\\.)*'|[^\s&]+)"
+)
 _URI_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 MASK = "***"
 
@@ -230,7 +233,9 @@ def connect(dsn: str, role: str = "PostgreSQL", **kwargs: object) -> psycopg.Con
             str(params.get("host") or os.environ.get("PGHOST") or "localhost"),
             str(params.get("port") or os.environ.get("PGPORT") or "5432"),
             str(params.get("dbname") or "postgres"),
-            mask_dsn(reason),
+            # libpq's connection errors name host, port and user, never the
+            # password, and mask_dsn would garble "password authentication".
+            reason,
         ) from exc
 
 

@@ -55,7 +55,9 @@ def test_mask_dsn_hides_passwords() -> None:
         f"host=h password='{PASSWORD} x'": "host=h password=***",
         f"postgresql://u:{PASSWORD}@h:5432/d": "postgresql://u:***@h:5432/d",
         f"postgresql://u@h/d?password={PASSWORD}&a=1": "postgresql://u@h/d?password=***&a=1",
+        f"host=h password {PASSWORD}": "host=h password ***",
         "not a dsn": "not a dsn",
+        "user=password host=h": "user=password host=h",
     }
     for dsn, expected in cases.items():
         assert mask_dsn(dsn) == expected
