@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import ValidationError
@@ -37,7 +38,11 @@ class ProfileError(SlopopsError):
             elif error["type"].startswith("url"):
                 shown = mask_url(str(error.get("input")))
                 message = f"{message}: {shown!r} is not a valid http(s) URL"
-            problems.append(f"{field}: {message}")
+            variable = _variable_name(error["loc"])
+            if variable and variable in os.environ:
+                message += f" (the value comes from the variable {variable})"
+            # A check of the whole profile names its own field in the message.
+            problems.append(message if field == "profile" else f"{field}: {message}")
         return cls(environment, problems)
 
 
@@ -54,8 +59,14 @@ def _how_to_set(loc: tuple[int | str, ...]) -> str:
     # whole list.
     if any(isinstance(part, int) for part in loc):
         return "add it to the profile"
-    variable = "SLOPOPS_" + "__".join(str(part) for part in loc).upper()
-    return f"add it to the profile or set the variable {variable}"
+    return f"add it to the profile or set the variable {_variable_name(loc)}"
+
+
+def _variable_name(loc: tuple[int | str, ...]) -> str | None:
+    """Return the environment variable that sets ``loc``, if it has one."""
+    if not loc or any(isinstance(part, int) for part in loc):
+        return None
+    return "SLOPOPS_" + "__".join(str(part) for part in loc).upper()
 
 
 class SecretError(SlopopsError):

@@ -31,6 +31,7 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from solders.hash import Hash, ParseHashError
 
 Environment = Literal["local", "devnet", "mainnet-beta"]
 ENVIRONMENTS: tuple[str, ...] = ("local", "devnet", "mainnet-beta")
@@ -72,13 +73,21 @@ class RpcSettings(_Section):
 
     @field_validator("genesis_hash")
     @classmethod
-    def _genesis_not_empty(cls, value: str) -> str:
-        if not value.strip():
+    def _genesis_is_a_hash(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
             raise ValueError(
                 "genesis_hash is empty; set it to the cluster's hash "
                 "(`solana genesis-hash` or the getGenesisHash RPC method)"
             )
-        return value.strip()
+        try:
+            Hash.from_string(value)
+        except (ValueError, ParseHashError):
+            raise ValueError(
+                f"genesis_hash {value!r} is not a base58 32-byte hash; copy it "
+                "from `solana genesis-hash` or the getGenesisHash RPC method"
+            ) from None
+        return value
 
     @property
     def urls(self) -> list[str]:
@@ -328,12 +337,12 @@ class Settings(BaseSettings):
     def _mainnet_not_on_this_machine(self) -> Settings:
         if self.environment != "mainnet-beta" or self.simulation:
             return self
-        for url in self.rpc.urls:
+        for field, url in self._endpoints():
             if _is_local_host(AnyHttpUrl(url).host or ""):
                 raise ValueError(
-                    f"rpc endpoint {url!r} of a mainnet-beta profile points at this "
-                    "machine; use a mainnet RPC, or set simulation = true for a "
-                    "local stand-in"
+                    f"{field}: {url!r} of a mainnet-beta profile points at this "
+                    "machine; use the mainnet service, or set simulation = true "
+                    "for a local stand-in"
                 )
         return self
 
@@ -343,13 +352,21 @@ class Settings(BaseSettings):
         # reach a real cluster.
         if not self.simulation:
             return self
-        for url in self.rpc.urls:
+        for field, url in self._endpoints():
             if not _is_local_host(AnyHttpUrl(url).host or ""):
                 raise ValueError(
-                    f"rpc endpoint {url!r} of a simulation profile is not on this "
-                    "machine; point it at a local chain, or remove simulation = true"
+                    f"{field}: {url!r} of a simulation profile is not on this "
+                    "machine; point it at a local service, or remove "
+                    "simulation = true"
                 )
         return self
+
+    def _endpoints(self) -> list[tuple[str, str]]:
+        """Return the RPC and Arweave endpoints with their dotted field names."""
+        endpoints = [("rpc.url", str(self.rpc.url))]
+        endpoints += [("rpc.fallback_urls", str(url)) for url in self.rpc.fallback_urls]
+        endpoints.append(("arweave.gateway_url", str(self.arweave.gateway_url)))
+        return endpoints
 
     def resolve(self, path: Path) -> Path:
         """Return ``path`` made absolute against the workspace directory."""
@@ -398,6 +415,10 @@ def check_private_file(path: Path, field: str) -> None:
     """Raise ``ValueError`` when ``path`` exists and group or others may read it."""
     if not path.exists():
         return
+    if path.is_dir():
+        raise ValueError(
+            f"{field} {str(path)!r} is a directory; point it at the file itself"
+        )
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise ValueError(

@@ -20,7 +20,10 @@ BASE_PROFILE: dict[str, Any] = {
         "machines_api_url": "http://127.0.0.1:9",
     },
     "mem0": {"kind": "postgresql", "dsn_file": "mem0.dsn"},
-    "arweave": {"gateway_url": "http://127.0.0.1:1984", "wallet_path": "wallet.json"},
+    "arweave": {
+        "gateway_url": "https://gateway.example.test",
+        "wallet_path": "wallet.json",
+    },
 }
 
 

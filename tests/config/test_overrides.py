@@ -34,11 +34,12 @@ def test_variable_fills_missing_key(
     write_profile: WriteProfile, profile_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_profile(edit=lambda data: data["rpc"].pop("genesis_hash"))
-    monkeypatch.setenv("SLOPOPS_RPC__GENESIS_HASH", "GenesisFromVariable1111111111111")
+    testnet_genesis = "4uhcVJyU9pJkvQyS88uRDiswHXSCkY3zQawwpjk2NsNY"
+    monkeypatch.setenv("SLOPOPS_RPC__GENESIS_HASH", testnet_genesis)
 
     settings = load_settings("devnet", profile_dir)
 
-    assert settings.rpc.genesis_hash == "GenesisFromVariable1111111111111"
+    assert settings.rpc.genesis_hash == testnet_genesis
 
 
 def test_invalid_variable_names_field(

@@ -245,6 +245,7 @@ def test_mainnet_simulation_on_this_machine_accepted(
     def simulate(data: dict[str, Any]) -> None:
         data["simulation"] = True
         data["rpc"].update(url="http://127.0.0.1:9099", fallback_urls=[])
+        data["arweave"].update(gateway_url="http://127.0.0.1:1984")
 
     write_profile("mainnet-beta", simulate)
 
@@ -357,3 +358,75 @@ def test_key_store_open_to_others_rejected(
 
     with pytest.raises(ProfileError, match=f"chmod 700 {key_store}"):
         load_settings("devnet", profile_dir)
+
+
+def test_malformed_genesis_hash_rejected(
+    write_profile: WriteProfile, profile_dir: Path
+) -> None:
+    write_profile(edit=lambda data: data["rpc"].update(genesis_hash="xyz"))
+
+    with pytest.raises(ProfileError, match="rpc.genesis_hash: genesis_hash 'xyz'"):
+        load_settings("devnet", profile_dir)
+
+
+def test_mainnet_error_names_rpc_field(
+    write_profile: WriteProfile, profile_dir: Path
+) -> None:
+    write_profile(
+        "mainnet-beta", lambda data: data["rpc"].update(url="http://127.0.0.1:8899")
+    )
+
+    with pytest.raises(ProfileError) as info:
+        load_settings("mainnet-beta", profile_dir)
+
+    assert info.value.problems[0].startswith("rpc.url: ")
+
+
+def test_mainnet_gateway_on_this_machine_rejected(
+    write_profile: WriteProfile, profile_dir: Path
+) -> None:
+    write_profile(
+        "mainnet-beta",
+        lambda data: data["arweave"].update(gateway_url="http://127.0.0.1:1984"),
+    )
+
+    with pytest.raises(ProfileError, match="arweave.gateway_url: .*this machine"):
+        load_settings("mainnet-beta", profile_dir)
+
+
+def test_simulation_with_remote_gateway_rejected(
+    write_profile: WriteProfile, profile_dir: Path
+) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data.update(simulation=True)
+        data["rpc"].update(url="http://127.0.0.1:9099", fallback_urls=[])
+        data["arweave"].update(gateway_url="https://gateway.example.test")
+
+    write_profile("mainnet-beta", edit)
+
+    with pytest.raises(ProfileError, match="arweave.gateway_url: .*not on this"):
+        load_settings("mainnet-beta", profile_dir)
+
+
+def test_keypair_directory_rejected(
+    write_profile: WriteProfile, profile_dir: Path
+) -> None:
+    keys = profile_dir.parent / "keys"
+    keys.mkdir(mode=0o700)
+    write_profile(edit=lambda data: data.update(payer_keypair=str(keys)))
+
+    with pytest.raises(ProfileError, match="is a directory; point it at the file"):
+        load_settings("devnet", profile_dir)
+
+
+def test_bad_variable_named_in_error(
+    write_profile: WriteProfile, profile_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_profile()
+    monkeypatch.setenv("SLOPOPS_RPC__TIMEOUT_SECONDS", "-5")
+
+    with pytest.raises(ProfileError) as info:
+        load_settings("devnet", profile_dir)
+
+    assert "rpc.timeout_seconds" in str(info.value)
+    assert "SLOPOPS_RPC__TIMEOUT_SECONDS" in str(info.value)
