@@ -3,7 +3,11 @@
 SlopopsError
 └── StackError
     ├── PortInUseError       a service's port is taken by another process
-    └── ServiceStartError    a service exited or was not ready in time
+    ├── PortConflictError    two services of the stack are given one port
+    ├── DuplicateChainError  two chains of the stack are given one seed
+    ├── ServiceStartError    a service exited or was not ready in time
+    │   └── StartCancelledError  the start was cancelled by an interrupt
+    └── StackInterruptedError    ``up`` was interrupted and stopped what it started
 """
 
 from __future__ import annotations
@@ -32,6 +36,43 @@ class PortInUseError(StackError):
         )
 
 
+class PortConflictError(StackError):
+    """Two services of one stack are given the same host and port."""
+
+    def __init__(self, first: str, second: str, host: str, port: int) -> None:
+        self.services = (first, second)
+        self.host = host
+        self.port = port
+        super().__init__(
+            f"{first} and {second} are both given port {port} on {host}; "
+            "give each service its own port"
+        )
+
+
+class DuplicateChainError(StackError):
+    """Two local chains of one stack are given the same seed."""
+
+    def __init__(self, seed: str, ports: tuple[int, int]) -> None:
+        self.seed = seed
+        self.ports = ports
+        super().__init__(
+            f"chain {seed!r} is given twice (ports {ports[0]} and {ports[1]}); "
+            "give each --chain its own SEED"
+        )
+
+
+class StackInterruptedError(StackError):
+    """``stack up`` was interrupted; the services it started are stopped again."""
+
+    def __init__(self, stopped: list[tuple[str, int]]) -> None:
+        self.stopped = stopped
+        names = ", ".join(f"{name} (pid {pid})" for name, pid in stopped)
+        super().__init__(
+            f"stack up interrupted; stopped {names or 'nothing'}; "
+            "run `slopops stack up` again to start the stack"
+        )
+
+
 class ServiceStartError(StackError):
     """A service exited during start-up or did not become ready in time."""
 
@@ -45,3 +86,12 @@ class ServiceStartError(StackError):
             f"{service} failed to start: {reason}; see {str(log_path)!r}"
             + (f"\n{last_lines}" if last_lines else "")
         )
+
+
+class StartCancelledError(ServiceStartError):
+    """A service's start was cancelled before it was ready; its process is stopped."""
+
+    def __init__(self, service: str, log_path: Path) -> None:
+        self.service = service
+        self.log_path = log_path
+        StackError.__init__(self, f"{service}: start cancelled before it was ready")

@@ -11,16 +11,28 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from slopops.stack.errors import StackError
-from slopops.stack.process import check_port_free, restore_sigint, stop_pid
+from slopops.stack.errors import (
+    PortConflictError,
+    StackError,
+    StackInterruptedError,
+)
+from slopops.stack.process import (
+    cancel_on,
+    check_port_free,
+    restore_sigint,
+    stop_pid,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,42 +94,66 @@ class Stack:
     def up(self) -> list[ServiceStatus]:
         """Start every service that is not running; leave running ones alone.
 
-        Ports of the services to start are checked first, so a taken port
-        fails before anything starts. When a start fails, the services this
-        call started are stopped again.
+        Ports are checked first (see :meth:`check`), so a bad port fails
+        before anything starts. When a start fails or SIGINT arrives, the
+        services this call started are stopped again. A returned status is
+        "not ready" for a service that failed its readiness probe at the end.
 
         Raises:
+            PortConflictError: Two services are given one port.
             PortInUseError: A port is taken; the message names the process.
             ServiceStartError: A service exited or was not ready in time.
+            StackInterruptedError: SIGINT arrived; it lists what was stopped.
         """
         # Before the start threads, so every service gets default SIGINT handling.
         restore_sigint()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        running = {s.name: pid for s in self.services if (pid := self._pid(s.name))}
-        self._check_running_ports(running)
+        running = self.check()
         to_start = [s for s in self.services if s.name not in running]
-        for service in to_start:
-            if service.port is not None:
-                check_port_free(service.host, service.port, service.name)
         started: list[str] = []
         try:
             for wave in _waves(to_start, set(running)):
-                started_pids = self._start_wave(wave, started)
-                running.update(started_pids)
+                running.update(self._start_wave(wave, started))
+            return [
+                ServiceStatus(
+                    s.name, running[s.name], s.url, _up_state(s, s.name in started)
+                )
+                for s in self.services
+            ]
+        except KeyboardInterrupt as exc:
+            raise StackInterruptedError(self._stop_started(started)) from exc
         except BaseException:
-            logger.warning("stack start failed; stopping %s", started or "nothing")
-            for name in reversed(started):
-                self._stop(name)
+            self._stop_started(started)
             raise
-        return [
-            ServiceStatus(
-                s.name,
-                running[s.name],
-                s.url,
-                "started" if s.name in started else "already running",
-            )
-            for s in self.services
-        ]
+
+    def check(self) -> dict[str, int]:
+        """Check the ports of every service and return the PIDs of running ones.
+
+        Raises:
+            PortConflictError: Two services are given one host and port.
+            StackError: A running service listens on another port than given.
+            PortInUseError: A port of a service to start is taken.
+        """
+        _check_unique_ports(self.services)
+        running = {s.name: pid for s in self.services if (pid := self._pid(s.name))}
+        self._check_running_ports(running)
+        for service in self.services:
+            if service.name not in running and service.port is not None:
+                check_port_free(service.host, service.port, service.name)
+        return running
+
+    def _stop_started(self, started: list[str]) -> list[tuple[str, int]]:
+        """Stop the services in ``started``, last first; return names and PIDs."""
+        logger.warning("stack up did not finish; stopping %s", started or "nothing")
+        stopped = []
+        # A second Ctrl-C must not cut the clean-up short and leave services.
+        with _sigint_ignored():
+            for name in reversed(started):
+                pid = self._pid(name)
+                self._stop(name)
+                if pid is not None:
+                    stopped.append((name, pid))
+        return stopped
 
     def _check_running_ports(self, running: dict[str, int]) -> None:
         """Raise when a running service listens on another port than requested."""
@@ -180,26 +216,38 @@ class Stack:
     def _start_wave(self, wave: list[Service], started: list[str]) -> dict[str, int]:
         # Services of one wave do not depend on each other, so they start at
         # once: the stack is ready about when its slowest service is.
-        pids: dict[str, int] = {}
-        with ThreadPoolExecutor(max_workers=len(wave)) as pool:
-            futures = {s.name: pool.submit(self._start, s) for s in wave}
+        cancel = threading.Event()
+        pool = ThreadPoolExecutor(max_workers=len(wave))
+        futures = {s.name: pool.submit(self._start, s, cancel) for s in wave}
+        try:
+            # Interruptible, unlike leaving a ThreadPoolExecutor's with block,
+            # which joins the threads while SIGINT waits.
+            wait(futures.values())
+        finally:
+            # Also on SIGINT: the cancel makes each start still waiting stop
+            # its process, and every start that did finish lands in started,
+            # so up() stops it again.
+            if not all(future.done() for future in futures.values()):
+                cancel.set()
+            _shutdown(pool, cancel)
+            pids: dict[str, int] = {}
             errors = []
             for name, future in futures.items():
-                # Collect every result first, so a service that did start is
-                # known and stopped when another one of its wave failed.
-                try:
+                error = future.exception()
+                if error is None:
                     pids[name] = future.result()
                     started.append(name)
-                except Exception as exc:
-                    errors.append(exc)
+                else:
+                    errors.append(error)
         if errors:
             raise errors[0]
         return pids
 
-    def _start(self, service: Service) -> int:
+    def _start(self, service: Service, cancel: threading.Event) -> int:
         service_dir = self.state_dir / service.name
         service_dir.mkdir(parents=True, exist_ok=True)
-        pid = service.start(service_dir)
+        with cancel_on(cancel):
+            pid = service.start(service_dir)
         self._write_record(service, pid)
         logger.info("%s is up (pid %d) at %s", service.name, pid, service.url)
         return pid
@@ -283,6 +331,46 @@ def _waves(services: list[Service], ready: set[str]) -> list[list[Service]]:
         done.update(s.name for s in wave)
         pending = [s for s in pending if s not in wave]
     return waves
+
+
+def _up_state(service: Service, started: bool) -> str:
+    if not _probe(service.ready):
+        return "not ready"
+    return "started" if started else "already running"
+
+
+def _check_unique_ports(services: Sequence[Service]) -> None:
+    owners: dict[tuple[str, int], str] = {}
+    for service in services:
+        if service.port is None:
+            continue
+        key = (service.host, service.port)
+        if key in owners:
+            raise PortConflictError(owners[key], service.name, *key)
+        owners[key] = service.name
+
+
+def _shutdown(pool: ThreadPoolExecutor, cancel: threading.Event) -> None:
+    """Wait for the pool's threads; another SIGINT meanwhile only cancels."""
+    while True:
+        try:
+            pool.shutdown(wait=True)
+            return
+        except KeyboardInterrupt:
+            cancel.set()
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    # Signal handlers can be set in the main thread only.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _probe(ready: Callable[[], bool]) -> bool:

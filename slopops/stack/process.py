@@ -14,15 +14,23 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from slopops.stack.errors import PortInUseError, ServiceStartError
+from slopops.stack.errors import (
+    PortInUseError,
+    ServiceStartError,
+    StartCancelledError,
+)
 
 logger = logging.getLogger(__name__)
+
+# The cancel event of the thread's current start, set by cancel_on().
+_thread_state = threading.local()
 
 
 @dataclass(frozen=True)
@@ -101,8 +109,12 @@ def spawn(
     Raises:
         ServiceStartError: The process exited or was not ready within
             ``timeout_seconds``; the message ends with the log's last lines.
+        StartCancelledError: The event of :func:`cancel_on` was set before
+            the process was ready; the process is stopped.
     """
     restore_sigint()
+    if _cancelled():
+        raise StartCancelledError(name, log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
@@ -122,6 +134,10 @@ def spawn(
     logger.info("starting %s (pid %d) at %s", name, process.pid, url)
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
+        if _cancelled():
+            logger.info("%s: start cancelled; stopping pid %d", name, process.pid)
+            service.stop()
+            raise StartCancelledError(name, log_path)
         if process.poll() is not None:
             service.stop()
             raise ServiceStartError(
@@ -133,6 +149,27 @@ def spawn(
         time.sleep(poll_seconds)
     service.stop()
     raise ServiceStartError(name, f"not ready after {timeout_seconds:.0f} s", log_path)
+
+
+@contextmanager
+def cancel_on(event: threading.Event) -> Iterator[None]:
+    """Make :func:`spawn` calls in this thread give up once ``event`` is set.
+
+    A cancelled :func:`spawn` stops its process within one readiness poll and
+    raises :class:`StartCancelledError`, so an interrupted ``stack up`` leaves
+    no half-started service behind.
+    """
+    previous = getattr(_thread_state, "cancel", None)
+    _thread_state.cancel = event
+    try:
+        yield
+    finally:
+        _thread_state.cancel = previous
+
+
+def _cancelled() -> bool:
+    event: threading.Event | None = getattr(_thread_state, "cancel", None)
+    return event is not None and event.is_set()
 
 
 def restore_sigint() -> None:

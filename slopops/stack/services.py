@@ -18,6 +18,7 @@ import psycopg
 
 from slopops.localnet.launch import start_localnet
 from slopops.stack.arlocal import start_arlocal
+from slopops.stack.errors import DuplicateChainError
 from slopops.stack.manager import Service
 from slopops.stack.nodes import NodeConfig, node_service
 from slopops.stack.postgres import HOST as POSTGRES_HOST
@@ -70,6 +71,11 @@ class StackConfig:
             raise ValueError(
                 f"stack host {self.host!r} is not a loopback address; use 127.x"
             )
+        ports: dict[str, int] = {}
+        for seed, port in self.chains:
+            if seed in ports:
+                raise DuplicateChainError(seed, (ports[seed], port))
+            ports[seed] = port
 
 
 CONFIG_FILE_NAME = "stack.json"

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from slopops.stack.errors import PortInUseError, ServiceStartError, StackError
+from slopops.stack.errors import (
+    PortConflictError,
+    PortInUseError,
+    ServiceStartError,
+    StackError,
+)
 from slopops.stack.manager import Stack
 from slopops.stack.process import free_port, stop_pid
 from tests.stack.helpers import (
@@ -226,3 +231,32 @@ def test_up_with_other_port_rejected(tmp_path: Path, stacks: list[Stack]) -> Non
         Stack([http_service("alpha", port=other_port)], tmp_path).up()
 
     assert stack.status()[0].pid == pid
+
+
+def test_duplicate_ports_rejected(tmp_path: Path) -> None:
+    port = free_port()
+    stack = Stack(
+        [http_service("alpha", port=port), http_service("beta", port=port)], tmp_path
+    )
+
+    with pytest.raises(PortConflictError) as caught:
+        stack.up()
+
+    message = str(caught.value)
+    assert "alpha" in message
+    assert "beta" in message
+    assert str(port) in message
+    assert list(tmp_path.glob("records/*.json")) == []
+    assert list(tmp_path.glob("*/*.pid")) == []
+
+
+def test_not_ready_service_reported(tmp_path: Path, stacks: list[Stack]) -> None:
+    # Ready for its own start-up poll, but not for the probe at the end of up.
+    silent = replace(http_service("silent"), ready=lambda: False)
+    stack = Stack([http_service("alpha"), silent], tmp_path)
+    stacks.append(stack)
+
+    statuses = stack.up()
+
+    assert [item.status for item in statuses] == ["started", "not ready"]
+    assert [item.status for item in stack.up()] == ["already running", "not ready"]
