@@ -91,7 +91,9 @@ class ServiceStartError(StackError):
 class StartCancelledError(ServiceStartError):
     """A service's start was cancelled before it was ready; its process is stopped."""
 
-    def __init__(self, service: str, log_path: Path) -> None:
+    def __init__(self, service: str, log_path: Path, pid: int | None = None) -> None:
         self.service = service
         self.log_path = log_path
+        # None when the start was cancelled before the process was started.
+        self.pid = pid
         StackError.__init__(self, f"{service}: start cancelled before it was ready")

@@ -26,6 +26,7 @@ from slopops.stack.errors import (
     PortConflictError,
     StackError,
     StackInterruptedError,
+    StartCancelledError,
 )
 from slopops.stack.process import (
     cancel_on,
@@ -111,9 +112,11 @@ class Stack:
         running = self.check()
         to_start = [s for s in self.services if s.name not in running]
         started: list[str] = []
+        # Services whose start was cancelled, so spawn() already stopped them.
+        cancelled: list[tuple[str, int]] = []
         try:
             for wave in _waves(to_start, set(running)):
-                running.update(self._start_wave(wave, started))
+                running.update(self._start_wave(wave, started, cancelled))
             return [
                 ServiceStatus(
                     s.name, running[s.name], s.url, _up_state(s, s.name in started)
@@ -121,7 +124,8 @@ class Stack:
                 for s in self.services
             ]
         except KeyboardInterrupt as exc:
-            raise StackInterruptedError(self._stop_started(started)) from exc
+            stopped = cancelled + self._stop_started(started)
+            raise StackInterruptedError(stopped) from exc
         except BaseException:
             self._stop_started(started)
             raise
@@ -213,7 +217,12 @@ class Stack:
         self._stop(name)
         return ServiceStatus(name, pid, url, "stopped" if pid else "not running")
 
-    def _start_wave(self, wave: list[Service], started: list[str]) -> dict[str, int]:
+    def _start_wave(
+        self,
+        wave: list[Service],
+        started: list[str],
+        cancelled: list[tuple[str, int]],
+    ) -> dict[str, int]:
         # Services of one wave do not depend on each other, so they start at
         # once: the stack is ready about when its slowest service is.
         cancel = threading.Event()
@@ -237,8 +246,10 @@ class Stack:
                 if error is None:
                     pids[name] = future.result()
                     started.append(name)
-                else:
-                    errors.append(error)
+                    continue
+                errors.append(error)
+                if isinstance(error, StartCancelledError) and error.pid is not None:
+                    cancelled.append((name, error.pid))
         if errors:
             raise errors[0]
         return pids

@@ -137,7 +137,7 @@ def spawn(
         if _cancelled():
             logger.info("%s: start cancelled; stopping pid %d", name, process.pid)
             service.stop()
-            raise StartCancelledError(name, log_path)
+            raise StartCancelledError(name, log_path, process.pid)
         if process.poll() is not None:
             service.stop()
             raise ServiceStartError(

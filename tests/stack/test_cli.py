@@ -214,6 +214,7 @@ def test_sigint_stops_what_up_started(tmp_path: Path, pids: list[int]) -> None:
     assert time.monotonic() - sent < 15
     assert "stopped" in output
     assert "localnet-local (pid" in output
+    assert "prefect-server (pid" in output
     assert recorded
     assert alive(recorded) == []
     assert alive(started) == []

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
-from slopops.stack.process import stop_pid
+import pytest
+
+from slopops.stack.errors import StartCancelledError
+from slopops.stack.process import cancel_on, spawn, stop_pid
 from tests.stack.helpers import alive, http_service, process_tree
 
 # Runs spawn() in a process that ignores SIGINT, as a shell's `cmd &` does, and
@@ -55,3 +59,35 @@ def test_stop_pid_stops_tree_quickly(tmp_path: Path) -> None:
 
 def test_stop_pid_of_missing_process() -> None:
     stop_pid(2**22 + 12345)
+
+
+def test_spawn_cancelled_stops_process(tmp_path: Path) -> None:
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    started = time.monotonic()
+
+    with cancel_on(cancel), pytest.raises(StartCancelledError) as caught:
+        spawn(
+            "sleeper",
+            ["sleep", "600"],
+            url="-",
+            log_path=tmp_path / "sleeper.log",
+            ready=lambda: False,
+            timeout_seconds=60,
+        )
+
+    assert caught.value.pid is not None
+    assert alive([caught.value.pid]) == []
+    assert time.monotonic() - started < 5
+
+
+def test_spawn_cancelled_before_start(tmp_path: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+
+    with cancel_on(cancel), pytest.raises(StartCancelledError) as caught:
+        spawn(
+            "sleeper", ["sleep", "600"], url="-", log_path=tmp_path / "log", ready=bool
+        )
+
+    assert caught.value.pid is None
