@@ -381,6 +381,10 @@ def _sigint_ignored() -> Iterator[None]:
     try:
         yield
     finally:
+        # None means the handler was not set from Python, so Python's own
+        # default is the closest one to restore.
+        if previous is None:
+            previous = signal.default_int_handler
         signal.signal(signal.SIGINT, previous)
 
 
