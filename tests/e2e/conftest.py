@@ -118,6 +118,19 @@ class Simulation:
         )
         return "\n".join(entry["message"] for entry in response.json())
 
+    def wait_for_log(self, flow_run_id: str, text: str, timeout: float = 20) -> str:
+        """Return the run's logs once they contain ``text``.
+
+        The flow-run process ships logs in batches, so the last lines can
+        arrive after the run reaches its final state.
+        """
+        deadline = time.monotonic() + timeout
+        logs = self.logs(flow_run_id)
+        while text not in logs and time.monotonic() < deadline:
+            time.sleep(0.5)
+            logs = self.logs(flow_run_id)
+        return logs
+
     def variable(self, name: str) -> Any:
         response = self.api("GET", f"/variables/name/{name}")
         return response.json()["value"] if response.status_code == 200 else None

@@ -99,7 +99,8 @@ def test_mainnet_requires_devnet_verified(
     source = simulation.bundle_dir("unverified", good_elf)
     run_id = simulation.run("promote/mainnet", bundle=str(source))
     run = simulation.wait(run_id, {"FAILED"})
-    assert "promote it to devnet first" in simulation.logs(run_id)
+    logs = simulation.wait_for_log(run_id, "promote it to devnet first")
+    assert "promote it to devnet first" in logs
     assert run["state_type"] == "FAILED"
 
 

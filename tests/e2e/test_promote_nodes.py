@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -53,16 +52,6 @@ def test_failed_node_step_rolls_back_program(
         assert simulation_fleet.current(local.settings) == node_release
     assert simulation_fleet.current(mcp.settings) == "registry.local-mcp-nodes-good"
     good_sha = record["current"]["programs"]["slop_registry"]
-    logs = wait_for_log(simulation, run_id, f"rolled back to sha256 {good_sha}")
+    logs = simulation.wait_for_log(run_id, f"rolled back to sha256 {good_sha}")
+    assert f"rolled back to sha256 {good_sha}" in logs
     assert "rolling those back" in logs
-
-
-def wait_for_log(simulation: Simulation, run_id: str, text: str) -> str:
-    """Return the run's logs once they contain ``text`` (logs arrive in batches)."""
-    deadline = time.monotonic() + 20
-    logs = simulation.logs(run_id)
-    while text not in logs and time.monotonic() < deadline:
-        time.sleep(1)
-        logs = simulation.logs(run_id)
-    assert text in logs
-    return logs
