@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pyrage
 from psycopg import sql
 
@@ -35,6 +36,7 @@ from slopops.backups.errors import (
     ArchiveVersionError,
     BackupError,
     BackupNotFoundError,
+    DatabaseUnreachableError,
     ExtensionUnavailableError,
     InvalidRequestError,
     KeyExpiredError,
@@ -439,17 +441,40 @@ def _create_database(admin_dsn: str, name: str) -> None:
     logger.info("created database %s", name)
 
 
+# Attempts and pause of drop_database when the server drops the connection.
+_DROP_ATTEMPTS = 3
+_DROP_PAUSE_SECONDS = 2.0
+
+
 def drop_database(dsn: str) -> None:
-    """Drop the database that ``dsn`` names, closing its connections."""
+    """Drop the database that ``dsn`` names, closing its connections.
+
+    A connection lost mid-statement (the server restarting after a crashed
+    backend) is retried: ``DROP DATABASE IF EXISTS`` is safe to repeat.
+    """
     name = pgtools.database_name(dsn)
-    with pgtools.connect(
-        pgtools.with_database(dsn, "postgres"), "restore target", autocommit=True
-    ) as connection:
-        connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+        sql.Identifier(name)
+    )
+    admin_dsn = pgtools.with_database(dsn, "postgres")
+    for attempt in range(1, _DROP_ATTEMPTS + 1):
+        try:
+            with pgtools.connect(
+                admin_dsn, "restore target", autocommit=True
+            ) as connection:
+                connection.execute(statement)
+            break
+        except (psycopg.OperationalError, DatabaseUnreachableError) as exc:
+            if attempt == _DROP_ATTEMPTS:
+                raise
+            logger.warning(
+                "dropping database %s failed (attempt %d of %d): %s; retrying",
+                name,
+                attempt,
+                _DROP_ATTEMPTS,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
             )
-        )
+            time.sleep(_DROP_PAUSE_SECONDS)
     logger.info("dropped database %s", name)
 
 
