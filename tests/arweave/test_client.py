@@ -286,14 +286,19 @@ def test_download_resumes_after_failure(
                     target,
                     expected_sha256=_sha256(source),
                 )
-    assert (tmp_path / "copy.bin.part").stat().st_size == 2 * CHUNK
+    # Chunks are fetched ahead in threads, so which two requests passed the
+    # proxy varies; the part file keeps the whole chunks from the start.
+    part = tmp_path / "copy.bin.part"
+    kept_bytes = part.stat().st_size if part.exists() else 0
+    assert kept_bytes % CHUNK == 0
+    assert kept_bytes <= 2 * CHUNK
     with fault_proxy(arlocal) as proxy:
         with Gateway(proxy.url, retry=FAST_RETRY) as working:
             download_file(
                 working, result.transaction_id, target, expected_sha256=_sha256(source)
             )
         chunk_gets = [p for m, p in proxy.requests if p.startswith("/chunk/")]
-    assert len(chunk_gets) == 2
+    assert len(chunk_gets) == 4 - kept_bytes // CHUNK
     assert target.read_bytes() == source.read_bytes()
 
 
