@@ -179,7 +179,7 @@ class FleetSettings(_Section):
 
 
 class McpSettings(_Section):
-    """Where the MCP server runs: Fly Machines, or a PM2 app on this machine."""
+    """The MCP server target: Fly Machines, or a PM2 app on this machine."""
 
     mode: Literal["fly", "local"] = "local"
     fly_app: str | None = None

@@ -22,7 +22,7 @@ class SlopopsError(Exception):
 
 
 class TransientError(SlopopsError):
-    """A failure that may pass on retry: a timeout, a 5xx or a 429 answer.
+    """A failure that may pass on retry: a timeout, a 5xx or a 429 response.
 
-    Prefect tasks retry only on this class; every other error is final.
+    Prefect tasks retry only on this class. Every other error is final.
     """

@@ -441,7 +441,7 @@ class RpcClient:
                 "sendTransaction", attempt, failover_after_send=False
             )
         except RpcResponseError as exc:
-            # An HTTP 4xx answer to the batch as a whole: nothing was processed.
+            # An HTTP 4xx response to the whole batch means nothing was processed.
             body = {"error": exc.rpc_message}
         if not isinstance(body, list):
             logger.info(

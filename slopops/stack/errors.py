@@ -22,7 +22,7 @@ class StackError(SlopopsError):
 
 
 class PortInUseError(StackError):
-    """A service cannot bind its port because another process holds it."""
+    """A service cannot bind its port because another process has bound it."""
 
     def __init__(self, service: str, host: str, port: int, owner: str | None) -> None:
         self.service = service

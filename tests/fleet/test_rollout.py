@@ -85,8 +85,8 @@ def test_cluster_reload_drops_no_request(fleet_lab: FleetLab) -> None:
 
     def load() -> None:
         # A new connection per request, so no request rides a closing keep-alive.
-        # The timeout tells a dropped request from a slow one: PM2's daemon is
-        # the cluster master, and it can stall for seconds on a busy machine.
+        # The long timeout separates a dropped request from a slow one. PM2's
+        # daemon is the cluster master and can stall for seconds when busy.
         with httpx.Client(
             timeout=30, limits=httpx.Limits(max_keepalive_connections=0)
         ) as client:
