@@ -29,17 +29,20 @@ from slopops.stack.errors import (
     StartCancelledError,
 )
 from slopops.stack.process import (
+    boot_id,
     cancel_on,
     check_port_free,
     restore_sigint,
+    start_ticks,
     stop_pid,
 )
 
 logger = logging.getLogger(__name__)
 
-# Two records of the same process agree on its start time to within clock
-# ticks (psutil reads it from /proc in 1/100 s units).
-_START_TIME_TOLERANCE_SECONDS = 0.05
+# Records written before start ticks were kept hold only the epoch start
+# time, which psutil derives from the boot time in whole seconds, so two reads
+# of one process can differ by a second.
+_LEGACY_START_TIME_TOLERANCE_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,9 @@ class Stack:
     def _write_record(self, service: Service, pid: int) -> None:
         record = {
             "pid": pid,
+            "boot_id": boot_id(),
+            "start_ticks": start_ticks(pid),
+            # For people reading the record; the ticks identify the process.
             "create_time": psutil.Process(pid).create_time(),
             "port": service.port,
             "url": service.url,
@@ -294,15 +300,10 @@ class Stack:
             return None
         pid = record["pid"]
         try:
-            process = psutil.Process(pid)
-            alive = process.status() != psutil.STATUS_ZOMBIE
-            same = (
-                abs(process.create_time() - record["create_time"])
-                < _START_TIME_TOLERANCE_SECONDS
-            )
+            alive = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
         except psutil.Error:
-            alive = same = False
-        if alive and same:
+            alive = False
+        if alive and _same_process(pid, record):
             return pid
         logger.info("%s: recorded pid %d is gone; removing its record", name, pid)
         self._record_path(name).unlink(missing_ok=True)
@@ -313,8 +314,11 @@ def _read_record(path: Path) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text())
         port = record.get("port")
+        ticks = record.get("start_ticks")
         return {
             "pid": int(record["pid"]),
+            "boot_id": record.get("boot_id"),
+            "start_ticks": None if ticks is None else int(ticks),
             "create_time": float(record["create_time"]),
             "port": None if port is None else int(port),
         }
@@ -323,6 +327,19 @@ def _read_record(path: Path) -> dict[str, Any] | None:
     except (ValueError, TypeError, KeyError) as exc:
         logger.warning("ignoring unreadable service record %s: %s", path, exc)
         return None
+
+
+def _same_process(pid: int, record: dict[str, Any]) -> bool:
+    """Return whether ``pid`` is still the process ``record`` was written for."""
+    if record["start_ticks"] is not None:
+        return record["boot_id"] == boot_id() and record["start_ticks"] == start_ticks(
+            pid
+        )
+    try:
+        started = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return False
+    return abs(started - record["create_time"]) < _LEGACY_START_TIME_TOLERANCE_SECONDS
 
 
 def _waves(services: list[Service], ready: set[str]) -> list[list[Service]]:

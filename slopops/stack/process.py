@@ -204,6 +204,27 @@ def is_alive(pid: int) -> bool:
         return False
 
 
+def start_ticks(pid: int) -> int | None:
+    """Return when ``pid`` started, in clock ticks since boot, or None if gone.
+
+    This is field 22 of ``/proc/<pid>/stat``. It never changes for a process,
+    unlike psutil's ``create_time()``, which adds the boot time from
+    ``/proc/stat`` and so can move by a whole second between two reads.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name in parentheses may hold spaces; fields follow its end.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])
+
+
+def boot_id() -> str:
+    """Return the kernel's id of this boot, so records from before a reboot differ."""
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
 def stop_pid(pid: int, timeout_seconds: float = 10.0) -> None:
     """Send SIGTERM to ``pid``'s process group, then SIGKILL what is left.
 

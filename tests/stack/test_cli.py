@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from slopops.cli import app
-from slopops.stack.process import free_port, stop_pid
+from slopops.stack.process import boot_id, free_port, start_ticks, stop_pid
 from slopops.stack.services import StackConfig, load_config, save_config
 from tests.stack.helpers import alive, start_listener
 
@@ -37,6 +37,8 @@ def _record(state_dir: Path, name: str, pid: int, port: int | None) -> None:
     """Write the record that ``up`` leaves for a running service."""
     record = {
         "pid": pid,
+        "boot_id": boot_id(),
+        "start_ticks": start_ticks(pid),
         "create_time": psutil.Process(pid).create_time(),
         "port": port,
         "url": f"http://127.0.0.1:{port}",

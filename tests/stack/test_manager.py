@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import pytest
 
 from slopops.stack.errors import (
@@ -16,7 +17,7 @@ from slopops.stack.errors import (
     StackError,
 )
 from slopops.stack.manager import Stack
-from slopops.stack.process import free_port, stop_pid
+from slopops.stack.process import boot_id, free_port, start_ticks, stop_pid
 from tests.stack.helpers import (
     alive,
     http_service,
@@ -135,7 +136,7 @@ def test_dependencies_start_first(tmp_path: Path, stacks: list[Stack]) -> None:
         name: json.loads((tmp_path / "records" / f"{name}.json").read_text())
         for name in ("server", "worker")
     }
-    assert records["server"]["create_time"] <= records["worker"]["create_time"]
+    assert records["server"]["start_ticks"] <= records["worker"]["start_ticks"]
 
 
 def test_unknown_dependency_rejected(tmp_path: Path) -> None:
@@ -165,6 +166,43 @@ def test_reused_pid_never_signalled(tmp_path: Path, stacks: list[Stack]) -> None
 
         assert stack.status()[0].status == "stopped"
         assert stack.down()[0].status == "not running"
+        assert alive([stranger]) == [stranger]
+    finally:
+        stop_pid(stranger)
+
+
+def test_record_survives_boot_time_jitter(tmp_path: Path, stacks: list[Stack]) -> None:
+    stack = Stack([http_service("alpha")], tmp_path)
+    stacks.append(stack)
+    [status] = stack.up()
+    path = tmp_path / "records" / "alpha.json"
+    record = json.loads(path.read_text())
+    # psutil's epoch start time moves when /proc/stat's boot time does.
+    record["create_time"] += 1.0
+    path.write_text(json.dumps(record))
+
+    assert stack.status()[0].pid == status.pid
+
+
+def test_record_of_other_start_ticks_is_stale(
+    tmp_path: Path, stacks: list[Stack]
+) -> None:
+    port = free_port()
+    stranger = start_listener(port, tmp_path)
+    try:
+        stack = Stack([http_service("alpha")], tmp_path)
+        stacks.append(stack)
+        records = tmp_path / "records"
+        records.mkdir()
+        record = {
+            "pid": stranger,
+            "boot_id": boot_id(),
+            "start_ticks": start_ticks(stranger) - 1,
+            "create_time": psutil.Process(stranger).create_time(),
+        }
+        (records / "alpha.json").write_text(json.dumps(record))
+
+        assert stack.status()[0].status == "stopped"
         assert alive([stranger]) == [stranger]
     finally:
         stop_pid(stranger)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from slopops.stack.errors import StartCancelledError
-from slopops.stack.process import cancel_on, spawn, stop_pid
+from slopops.stack.process import cancel_on, spawn, start_ticks, stop_pid
 from tests.stack.helpers import alive, http_service, process_tree
 
 # Runs spawn() in a process that ignores SIGINT, as a shell's `cmd &` does, and
@@ -91,3 +93,28 @@ def test_spawn_cancelled_before_start(tmp_path: Path) -> None:
         )
 
     assert caught.value.pid is None
+
+
+def test_start_ticks_agree_with_psutil_and_skip_odd_names() -> None:
+    # The child names itself with spaces and a ")", which /proc/<pid>/stat
+    # shows unescaped inside the parentheses around the name.
+    code = (
+        "import sys, time; open('/proc/self/comm', 'w').write('odd) (x y'); "
+        "print(flush=True); time.sleep(30)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        assert "odd) (x y" in Path(f"/proc/{process.pid}/stat").read_text()
+        ticks = start_ticks(process.pid)
+        started = psutil.Process(process.pid).create_time() - psutil.boot_time()
+        hertz = os.sysconf("SC_CLK_TCK")
+
+        assert ticks is not None
+        assert abs(ticks / hertz - started) < 1.5
+        assert start_ticks(process.pid) == ticks
+    finally:
+        process.kill()
+        process.wait()
+    assert start_ticks(process.pid) is None
