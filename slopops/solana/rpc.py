@@ -422,19 +422,87 @@ class RpcClient:
             RpcUnavailableError: The request failed as a whole; the status of
                 every transaction in it is unknown.
         """
-        if not self._batches_supported or len(wires) == 1:
-            return list(
-                await asyncio.gather(
-                    *(self._send_single(w, skip_preflight) for w in wires)
-                )
+        outcomes, _ = await self.send_transactions_with_statuses(
+            wires, [], skip_preflight=skip_preflight
+        )
+        return outcomes
+
+    async def send_transactions_with_statuses(
+        self,
+        wires: Sequence[bytes],
+        signatures: Sequence[Signature],
+        *,
+        skip_preflight: bool = False,
+    ) -> tuple[list[Signature | SlopopsError], list[SignatureStatus | None] | None]:
+        """Send signed transactions, then read the statuses of ``signatures``.
+
+        Two or more sends and the getSignatureStatuses calls go in one JSON-RPC
+        batch request, sends first, so one round trip does both. A node that
+        runs batch items in order, as the local chain does, reports on sends
+        of the same batch. Otherwise they show as not found until the next
+        read. One send, or an endpoint that does not take batches, gets
+        separate requests, sends first.
+
+        Returns:
+            Each send's outcome as :meth:`send_transactions` returns it, and
+            the statuses as :meth:`signature_statuses` returns them, or None
+            when reading them failed transiently (the send outcomes are
+            still valid).
+
+        Raises:
+            RpcUnavailableError: The request failed as a whole, so the status
+                of every transaction in it is unknown. Or, with no ``wires``,
+                the status read failed.
+            RpcResponseError: The node rejected the status read.
+        """
+        if not wires:
+            return [], await self.signature_statuses(signatures)
+        if self._batches_supported and len(wires) > 1:
+            outcomes_and_statuses = await self._send_batch(
+                wires, signatures, skip_preflight
             )
-        payloads = [
+            if outcomes_and_statuses is not None:
+                return outcomes_and_statuses
+        outcomes = list(
+            await asyncio.gather(*(self._send_single(w, skip_preflight) for w in wires))
+        )
+        try:
+            statuses = await self.signature_statuses(signatures)
+        except RpcUnavailableError as exc:
+            logger.debug("reading %d statuses failed: %s", len(signatures), exc)
+            return outcomes, None
+        return outcomes, statuses
+
+    async def _send_batch(
+        self,
+        wires: Sequence[bytes],
+        signatures: Sequence[Signature],
+        skip_preflight: bool,
+    ) -> (
+        tuple[list[Signature | SlopopsError], list[SignatureStatus | None] | None]
+        | None
+    ):
+        """Send one batch; return None when the endpoint does not take batches."""
+        sends = [
             self._payload("sendTransaction", _send_params(w, skip_preflight, self))
             for w in wires
         ]
+        reads = [
+            self._payload(
+                "getSignatureStatuses",
+                [
+                    [
+                        str(s)
+                        for s in signatures[start : start + _MAX_STATUSES_PER_CALL]
+                    ],
+                    {"searchTransactionHistory": False},
+                ],
+            )
+            for start in range(0, len(signatures), _MAX_STATUSES_PER_CALL)
+        ]
 
         async def attempt(index: int) -> Any:
-            return await self._exchange(index, payloads, "sendTransaction")
+            return await self._exchange(index, sends + reads, "sendTransaction")
 
         try:
             body = await self._with_failover(
@@ -448,9 +516,21 @@ class RpcClient:
                 "RPC endpoint returned no list for a batch; sending singly from now"
             )
             self._batches_supported = False
-            return await self.send_transactions(wires, skip_preflight=skip_preflight)
+            return None
         by_id = {item.get("id"): item for item in body if isinstance(item, dict)}
-        return [self._batch_item(by_id.get(p["id"])) for p in payloads]
+        outcomes = [self._batch_item(by_id.get(p["id"])) for p in sends]
+        statuses: list[SignatureStatus | None] = []
+        for read in reads:
+            item = by_id.get(read["id"])
+            if item is not None and item.get("error"):
+                error = _response_error("getSignatureStatuses", item["error"])
+                if not isinstance(error, RpcUnavailableError):
+                    raise error
+            if item is None or not isinstance(item.get("result"), dict):
+                logger.debug("batch had no statuses for request %s", read["id"])
+                return outcomes, None
+            statuses.extend(_statuses(item["result"]))
+        return outcomes, statuses
 
     async def _send_single(
         self, wire: bytes, skip_preflight: bool
@@ -487,16 +567,7 @@ class RpcClient:
                 "getSignatureStatuses",
                 [[str(s) for s in batch], {"searchTransactionHistory": search_history}],
             )
-            for value in result["value"]:
-                statuses.append(
-                    None
-                    if value is None
-                    else SignatureStatus(
-                        int(value["slot"]),
-                        value.get("err"),
-                        value.get("confirmationStatus"),
-                    )
-                )
+            statuses.extend(_statuses(result))
         return statuses
 
     async def signatures_for_address(
@@ -518,6 +589,18 @@ def _send_params(wire: bytes, skip_preflight: bool, client: RpcClient) -> list[A
             "skipPreflight": skip_preflight,
             "preflightCommitment": client.commitment,
         },
+    ]
+
+
+def _statuses(result: dict[str, Any]) -> list[SignatureStatus | None]:
+    """Decode the ``result`` of one getSignatureStatuses call."""
+    return [
+        None
+        if value is None
+        else SignatureStatus(
+            int(value["slot"]), value.get("err"), value.get("confirmationStatus")
+        )
+        for value in result["value"]
     ]
 
 

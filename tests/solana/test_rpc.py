@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from solders.signature import Signature
 
 from slopops.errors import TransientError
 from slopops.solana import (
@@ -229,3 +230,89 @@ async def test_batch_refused_falls_back_to_single() -> None:
 
     assert [str(s) for s in first + second] == [signature] * 4
     assert server.methods() == ["batch:sendTransaction"] + ["sendTransaction"] * 4
+
+
+async def test_sends_and_statuses_share_batch() -> None:
+    signature = "1" * 64
+    landed = {"slot": 7, "err": None, "confirmationStatus": "confirmed"}
+
+    def batch(requests: Any) -> Reply:
+        first, second, read = requests
+        return Reply(
+            body=[
+                {
+                    "jsonrpc": "2.0",
+                    "id": read["id"],
+                    "result": {"value": [landed, None]},
+                },
+                {"jsonrpc": "2.0", "id": first["id"], "result": signature},
+                {"jsonrpc": "2.0", "id": second["id"], "result": signature},
+            ]
+        )
+
+    with scripted_server(batch) as server:
+        async with RpcClient([server.url]) as rpc:
+            sent, statuses = await rpc.send_transactions_with_statuses(
+                [b"one", b"two"], [Signature.default(), Signature.new_unique()]
+            )
+
+    assert [str(s) for s in sent] == [signature, signature]
+    assert statuses is not None
+    assert statuses[0] is not None
+    assert statuses[0].slot == 7
+    assert statuses[0].confirmation_status == "confirmed"
+    assert statuses[1] is None
+    assert len(server.requests) == 1
+    methods = [item["method"] for item in server.requests[0]]
+    assert methods == ["sendTransaction", "sendTransaction", "getSignatureStatuses"]
+
+
+async def test_statuses_unreadable_keep_send_outcomes() -> None:
+    signature = "1" * 64
+    unhealthy = {"code": -32005, "message": "Node is behind"}
+
+    def batch(requests: Any) -> Reply:
+        first, second, read = requests
+        return Reply(
+            body=[
+                {"jsonrpc": "2.0", "id": first["id"], "result": signature},
+                {"jsonrpc": "2.0", "id": second["id"], "result": signature},
+                {"jsonrpc": "2.0", "id": read["id"], "error": unhealthy},
+            ]
+        )
+
+    with scripted_server(batch) as server:
+        async with RpcClient([server.url]) as rpc:
+            sent, statuses = await rpc.send_transactions_with_statuses(
+                [b"one", b"two"], [Signature.default()]
+            )
+
+    assert [str(s) for s in sent] == [signature, signature]
+    assert statuses is None
+
+
+async def test_statuses_without_batches_sent_after() -> None:
+    signature = "1" * 64
+
+    def singles_only(request: Any) -> Reply:
+        if isinstance(request, list):
+            error = {"code": -32600, "message": "batch requests are not allowed"}
+            return Reply(body={"jsonrpc": "2.0", "id": None, "error": error})
+        if request["method"] == "getSignatureStatuses":
+            return result(request, {"value": [None]})
+        return result(request, signature)
+
+    with scripted_server(singles_only) as server:
+        async with RpcClient([server.url]) as rpc:
+            sent, statuses = await rpc.send_transactions_with_statuses(
+                [b"one", b"two"], [Signature.default()]
+            )
+
+    assert [str(s) for s in sent] == [signature, signature]
+    assert statuses == [None]
+    assert isinstance(server.requests[0], list)
+    assert server.methods()[1:] == [
+        "sendTransaction",
+        "sendTransaction",
+        "getSignatureStatuses",
+    ]

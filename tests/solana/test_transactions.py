@@ -42,6 +42,28 @@ async def test_many_transactions_confirmed(
     assert all(p.slot is not None for p in batch)
 
 
+async def test_wave_confirmed_in_its_send_batch(
+    localnet: Localnet, funded_payer: Keypair
+) -> None:
+    batch = [payment(funded_payer, f"pay {i}") for i in range(40)]
+
+    with scripted_server(forward(localnet.url)) as proxy:
+        async with RpcClient([proxy.url]) as rpc:
+            sender = TransactionSender(rpc, max_in_flight=8)
+            stats = await sender.send_all(batch)
+
+    batches = [r for r in proxy.requests if isinstance(r, list)]
+    singles = [r["method"] for r in proxy.requests if not isinstance(r, list)]
+    # The local chain runs batch items in order, so the status read after a
+    # wave's sends returns them confirmed. Each wave takes one round trip.
+    assert stats.sends == 40
+    assert len(batches) == 5
+    for request in batches:
+        methods = [item["method"] for item in request]
+        assert methods == ["sendTransaction"] * 8 + ["getSignatureStatuses"]
+    assert singles == ["getLatestBlockhash"]
+
+
 async def test_landed_send_with_lost_answer_not_resent(
     localnet: Localnet, funded_payer: Keypair
 ) -> None:
