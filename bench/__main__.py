@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 # Modules of this package that are helpers, not benchmarks.
-_HELPERS = {"measure"}
+_HELPERS = {"latency", "measure"}
 
 
 def available() -> list[str]:

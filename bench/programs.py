@@ -13,7 +13,15 @@ the same chunks into fresh buffers two other ways:
 The ratios compare the engine's buffer-write phase with each baseline. The
 payer is also the upgrade authority, so each write carries 1,012 bytes.
 
-Usage: ``python -m bench programs [--runs N]``.
+The three measurements run twice: straight to the chain, then through
+:class:`bench.latency.LatencyProxy`, which adds ``--rtt-ms`` of round-trip
+time (default 50 ms, typical of a hosted RPC provider). The local chain
+confirms inside sendTransaction and loopback has no latency, so only the
+second set shows what round trips cost an operator. One by one costs three
+round trips a write, about 17 s a run at 50 ms, so that set has its own
+smaller run count, ``--rtt-runs`` (default 1).
+
+Usage: ``python -m bench programs [--runs N] [--rtt-ms MS] [--rtt-runs N]``.
 """
 
 from __future__ import annotations
@@ -22,11 +30,13 @@ import argparse
 import asyncio
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
+from bench.latency import LatencyProxy
 from bench.measure import figure, median, seconds, timed
 from config.settings import ProgramSettings, RpcSettings
 from slopops.localnet import genesis_hash_for, start_localnet
@@ -129,16 +139,22 @@ async def bare_concurrent(session: Session, elf: bytes, in_flight: int) -> float
     return timer.seconds
 
 
-async def _run(url: str, seed: str, directory: Path, runs: int) -> None:
-    elf = associated_token_elf()
-    elf_path = write_program_so(elf, directory / "associated_token.so")
+async def _fund(url: str, directory: Path) -> None:
     payer, _ = load_or_create_keypair(directory / "payer.json")
     async with RpcClient([url]) as rpc:
         await rpc.call(
             "requestAirdrop", [str(payer.pubkey()), 1_000 * LAMPORTS_PER_SOL]
         )
+
+
+async def _measure(
+    url: str, seed: str, directory: Path, runs: int, label: str, first_run: int
+) -> None:
+    """Run the engine and both baselines ``runs`` times via ``url``, print figures."""
+    elf = associated_token_elf()
+    elf_path = write_program_so(elf, directory / "associated_token.so")
     deploys, writes, sequential, bare, transactions = [], [], [], [], 0
-    for run in range(runs):
+    for run in range(first_run, first_run + runs):
         target = _target(url, seed, directory, run)
         with timed() as timer:
             outcome = await release_program(target, elf_path)
@@ -154,40 +170,81 @@ async def _run(url: str, seed: str, directory: Path, runs: int) -> None:
             )
 
     chunks = outcome.buffer.chunks_total
+    plural = "s" if runs != 1 else ""
+    print(f"{label} (median of {runs} run{plural}):", flush=True)
+    figure("  deploy 105 KB ELF, wall time", seconds(median(deploys)), "report")
+    figure("  deploy transactions", f"{transactions} ({chunks} writes)", "report")
     figure(
-        f"deploy 105 KB ELF, wall time (median of {runs})",
-        seconds(median(deploys)),
-        "report",
+        f"  engine buffer write ({chunks} writes)", seconds(median(writes)), "report"
     )
-    figure("deploy transactions", f"{transactions} ({chunks} writes)", "report")
-    figure(f"engine buffer write ({chunks} writes)", seconds(median(writes)), "report")
     figure(
-        "writes one by one with confirmation", seconds(median(sequential)), "baseline"
+        "  writes one by one with confirmation",
+        seconds(median(sequential)),
+        "baseline",
     )
-    figure("bare concurrent writes", seconds(median(bare)), "baseline")
+    figure("  bare concurrent writes", seconds(median(bare)), "baseline")
     figure(
-        "speed-up over one by one",
+        "  speed-up over one by one",
         f"{median(sequential) / median(writes):.1f}x",
         ">= 10x",
     )
     figure(
-        "slow-down against bare concurrent",
+        "  slow-down against bare concurrent",
         f"{median(writes) / median(bare):.2f}x",
         "<= 1.5x",
     )
 
 
+async def _run(url: str, seed: str, directory: Path, args: argparse.Namespace) -> None:
+    await _fund(url, directory)
+    await _measure(
+        url, seed, directory, args.runs, "direct to the local chain, --runs", 0
+    )
+    if args.rtt_ms <= 0:
+        return
+    upstream = urlsplit(url)
+    with LatencyProxy(
+        upstream.hostname or "127.0.0.1", upstream.port or 80, args.rtt_ms / 1000
+    ) as proxy:
+        await _measure(
+            proxy.url,
+            seed,
+            directory,
+            args.rtt_runs,
+            f"through a proxy adding {args.rtt_ms:g} ms RTT, --rtt-runs",
+            args.runs,
+        )
+
+
 def main(argv: list[str]) -> int:
     """Start a local chain, run the measurements, stop the chain."""
     parser = argparse.ArgumentParser(prog="python -m bench programs")
-    parser.add_argument("--runs", type=int, default=3, help="Runs per measurement.")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="Runs per measurement, direct."
+    )
+    parser.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=50.0,
+        help="Round-trip time the latency proxy adds, in ms; 0 skips that set.",
+    )
+    parser.add_argument(
+        "--rtt-runs",
+        type=int,
+        default=1,
+        help="Runs per measurement through the proxy (one by one takes about "
+        "17 s a run at 50 ms).",
+    )
     args = parser.parse_args(argv)
+    for name in ("runs", "rtt_runs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be 1 or more")
     seed = "bench"
     with tempfile.TemporaryDirectory(prefix="bench-programs-") as temporary:
         directory = Path(temporary)
         service = start_localnet(seed=seed, port=free_port(), state_dir=directory)
         try:
-            asyncio.run(_run(service.url, seed, directory, args.runs))
+            asyncio.run(_run(service.url, seed, directory, args))
         finally:
             service.stop()
     return 0
