@@ -5,6 +5,7 @@ SlopopsError
     ├── PortInUseError       a service's port is taken by another process
     ├── PortConflictError    two services of the stack are given one port
     ├── DuplicateChainError  two chains of the stack are given one seed
+    ├── StackConfigError     the saved stack.json is not valid
     ├── ServiceStartError    a service exited or was not ready in time
     │   └── StartCancelledError  the start was cancelled by an interrupt
     └── StackInterruptedError    ``up`` was interrupted and stopped what it started
@@ -58,6 +59,19 @@ class DuplicateChainError(StackError):
         super().__init__(
             f"chain {seed!r} is given twice (ports {ports[0]} and {ports[1]}); "
             "give each --chain its own SEED"
+        )
+
+
+class StackConfigError(StackError):
+    """The stack options saved in ``<state_dir>/stack.json`` cannot be read."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"stack options file {str(path)!r} is invalid: {reason}; delete it, "
+            f"then run `slopops stack down --state-dir {path.parent}` to stop the "
+            "services recorded there, and `slopops stack up` to start again"
         )
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
+from pydantic import TypeAdapter, ValidationError
 
 from slopops.localnet.launch import start_localnet
 from slopops.stack.arlocal import start_arlocal
-from slopops.stack.errors import DuplicateChainError
+from slopops.stack.errors import DuplicateChainError, StackConfigError
 from slopops.stack.manager import Service
 from slopops.stack.nodes import NodeConfig, node_service
 from slopops.stack.postgres import HOST as POSTGRES_HOST
@@ -79,6 +79,8 @@ class StackConfig:
 
 
 CONFIG_FILE_NAME = "stack.json"
+# Validates a saved stack.json, and runs StackConfig's own checks.
+_CONFIG_ADAPTER = TypeAdapter(StackConfig)
 
 
 def save_config(config: StackConfig) -> None:
@@ -94,29 +96,49 @@ def save_config(config: StackConfig) -> None:
 
 
 def load_config(state_dir: Path) -> StackConfig:
-    """Return the configuration saved in ``state_dir``, or the default one."""
+    """Return the configuration saved in ``state_dir``, or the default one.
+
+    Raises:
+        StackConfigError: The file is not valid JSON, lacks a key, or has a
+            value of the wrong type.
+    """
+    path = state_dir / CONFIG_FILE_NAME
     try:
-        data = json.loads((state_dir / CONFIG_FILE_NAME).read_text())
+        text = path.read_text()
     except FileNotFoundError:
         return StackConfig(state_dir=state_dir)
-    data["state_dir"] = Path(data["state_dir"])
-    data["workspace_dir"] = Path(data["workspace_dir"])
-    if data.get("postgres_data_dir") is not None:
-        data["postgres_data_dir"] = Path(data["postgres_data_dir"])
-    data["chains"] = tuple((seed, int(port)) for seed, port in data["chains"])
-    data["nodes"] = tuple(_node_from_json(node) for node in data.get("nodes", ()))
-    return StackConfig(**data)
+    except OSError as exc:
+        raise StackConfigError(path, f"unreadable ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise StackConfigError(path, f"not valid JSON ({exc})") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StackConfigError(path, f"not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise StackConfigError(path, f"not a JSON object but {type(data).__name__}")
+    # Fields added later (nodes, postgres_data_dir, ...) take their defaults
+    # when older files lack them, but these three were always written.
+    for key in ("state_dir", "workspace_dir", "chains"):
+        if key not in data:
+            raise StackConfigError(path, f"missing key {key!r}")
+    try:
+        # Strict, but JSON mode still turns strings into paths and arrays into
+        # tuples.
+        return _CONFIG_ADAPTER.validate_json(text, strict=True)
+    except ValidationError as exc:
+        raise StackConfigError(path, _validation_reason(exc)) from exc
+    except DuplicateChainError as exc:
+        raise StackConfigError(path, str(exc)) from exc
 
 
-def _node_from_json(data: dict[str, Any]) -> NodeConfig:
-    return NodeConfig(
-        name=data["name"],
-        host=data["host"],
-        port=int(data["port"]),
-        client_key=Path(data["client_key"]),
-        known_hosts=Path(data["known_hosts"]),
-        pm2_homes=tuple(Path(home) for home in data["pm2_homes"]),
-    )
+def _validation_reason(error: ValidationError) -> str:
+    """Return each invalid field as ``field.index: message``."""
+    reasons = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"])
+        reasons.append(f"{where}: {item['msg']}" if where else item["msg"])
+    return ", ".join(reasons)
 
 
 def build_services(config: StackConfig) -> list[Service]:
