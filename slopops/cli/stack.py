@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from config import ProfileError, Settings, load_settings
@@ -134,18 +135,21 @@ def up(
         save_config(config)
         statuses = stack.up()
     except StackInterruptedError as exc:
-        console.print(f"[red]{exc}[/red]", highlight=False)
+        console.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
         raise typer.Exit(130) from exc
     except SlopopsError as exc:
-        console.print(f"[red]stack up failed:[/red] {exc}", highlight=False)
+        # The message can quote service logs, whose [brackets] are not markup.
+        console.print(
+            f"[red]stack up failed:[/red] {escape(str(exc))}", highlight=False
+        )
         raise typer.Exit(1) from exc
     _print_table(statuses)
     not_ready = [item.name for item in statuses if item.status == "not ready"]
     if not_ready:
+        logs = escape(repr(str(config.state_dir)))
         console.print(
             f"[red]stack up failed:[/red] not ready: {', '.join(not_ready)}; see "
-            f"their logs under {str(config.state_dir)!r}, or run `slopops stack "
-            "down` and `up` again",
+            f"their logs under {logs}, or run `slopops stack down` and `up` again",
             highlight=False,
         )
         raise typer.Exit(1)
@@ -328,7 +332,8 @@ def _load_profile(env: str, config_dir: Path | None) -> Settings:
     try:
         return load_settings(env, config_dir)
     except ProfileError as exc:
-        console.print(f"[red]{exc}[/red]", highlight=False)
+        # Profile errors name tables such as [mcp.local_node], which are not markup.
+        console.print(f"[red]error: {escape(str(exc))}[/red]", highlight=False)
         raise typer.Exit(2) from exc
 
 

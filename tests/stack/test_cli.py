@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from slopops.cli import app
 from slopops.stack.process import boot_id, free_port, start_ticks, stop_pid
 from slopops.stack.services import StackConfig, load_config, save_config
+from tests.fleet.test_cli import write_profile
 from tests.stack.helpers import alive, start_listener
 
 SLOPOPS = str(Path(sys.executable).with_name("slopops"))
@@ -149,6 +150,30 @@ def test_up_rejects_shared_port(tmp_path: Path) -> None:
     assert str(port) in result.output
     assert not (tmp_path / "stack.json").exists()
     assert list(tmp_path.glob("records/*.json")) == []
+
+
+def test_up_prints_profile_error_whole(tmp_path: Path) -> None:
+    config_dir = write_profile(tmp_path / "config", {}, {"mode": "local"})
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "stack",
+            "up",
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--env",
+            "local",
+            "--config-dir",
+            str(config_dir),
+        ],
+    )
+
+    assert result.exit_code == 2
+    assert result.output.startswith("error: invalid 'local' profile: mcp: ")
+    # Rich markup would swallow the table name.
+    assert "add an [mcp.local_node] table" in result.output
+    assert not (tmp_path / "state" / "stack.json").exists()
 
 
 def test_up_rejects_chain_given_twice(tmp_path: Path) -> None:
