@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from solders.pubkey import Pubkey
@@ -40,6 +40,7 @@ from slopops.programs.preflight import (
     read_elf,
     read_program,
 )
+from slopops.programs.record import append_landed, pending_draft
 from slopops.programs.rollback import close_stale_rollback_buffers, stage_rollback
 from slopops.programs.store import ReleaseRecord, ReleaseStore, SavedElf
 from slopops.programs.target import ProgramTarget, Session, open_session
@@ -276,13 +277,8 @@ async def release_program(
                 session, store, report.current_sha256
             )
         draft = _draft_record(report, buffer, rollback_buffer)
-        files = target.store()
-        files.write_pending(draft, report.payer_balance_lamports)
-        try:
+        with pending_draft(session, draft, report.payer_balance_lamports):
             outcome = await _apply(session, report, buffer)
-        except DeployRejectedError:
-            files.clear_pending(target.name)
-            raise
         record, closed = await _complete(
             session, store, elf, draft, report.payer_balance_lamports, outcome
         )
@@ -326,23 +322,16 @@ async def _complete(
     verified = await verify_program(session.rpc, name, session.program_id, draft.sha256)
     store.save_elf(name, elf, verified.slot)
     closed = await close_stale_rollback_buffers(session, draft.previous_sha256)
-    balance = await session.rpc.balance(session.payer.pubkey())
-    signatures = dict(draft.signatures)
-    if outcome is None:
-        signatures[draft.kind] = "unknown: sent by an interrupted run"
-    else:
-        signatures.update(outcome.signatures)
-    record = store.append(
-        replace(
-            draft,
-            size_bytes=verified.size_bytes,
-            slot=verified.slot,
-            signatures=signatures,
-            lamports_spent=balance_before - balance,
-            recovered_lamports=sum(closed.values()),
-        )
+    record = await append_landed(
+        session,
+        store,
+        draft,
+        verified,
+        balance_before,
+        outcome,
+        draft.kind,
+        recovered_lamports=sum(closed.values()),
     )
-    session.target.store().clear_pending(name)
     logger.info(
         "released %s (%s): %s -> %s at slot %d",
         name,

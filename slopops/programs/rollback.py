@@ -9,7 +9,7 @@ the store holds the release before it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from solders.pubkey import Pubkey
@@ -23,7 +23,6 @@ from slopops.programs.deploy import (
     verify_program,
 )
 from slopops.programs.errors import (
-    DeployRejectedError,
     NoRollbackTargetError,
     ProgramNotFoundError,
 )
@@ -33,6 +32,7 @@ from slopops.programs.preflight import (
     extension_bytes,
     read_program,
 )
+from slopops.programs.record import append_landed, pending_draft
 from slopops.programs.store import ReleaseRecord, ReleaseStore, rollback_target
 from slopops.programs.target import ProgramTarget, Session, open_session
 from slopops.solana import load_keypair
@@ -148,17 +148,13 @@ async def _rollback(session: Session, store: ReleaseStore) -> RollbackOutcome:
         lamports_spent=0,
         buffer=buffer.address,
     )
-    files.write_pending(draft, balance)
-    try:
+    with pending_draft(session, draft, balance):
         outcome = await apply_buffer(
             session,
             Pubkey.from_string(buffer.address),
             buffer.size_bytes,
             first_deploy=False,
         )
-    except DeployRejectedError:
-        files.clear_pending(name)
-        raise
     Path(buffer.keypair_path).unlink(missing_ok=True)
     return await _complete(session, store, draft, balance, outcome, restaged)
 
@@ -178,22 +174,10 @@ async def _complete(
     name = session.target.name
     verified = await verify_program(session.rpc, name, session.program_id, draft.sha256)
     next_buffer = await _stage_next(session, store, store.records(name), draft.sha256)
-    balance = await session.rpc.balance(session.payer.pubkey())
-    signatures = dict(draft.signatures)
-    if outcome is None:
-        signatures["upgrade"] = "unknown: sent by an interrupted run"
-    else:
-        signatures.update(outcome.signatures)
-    record = store.append(
-        replace(
-            draft,
-            size_bytes=verified.size_bytes,
-            slot=verified.slot,
-            signatures=signatures,
-            lamports_spent=balance_before - balance,
-        )
+    # A rollback is sent as an Upgrade, so that is its transaction's key.
+    record = await append_landed(
+        session, store, draft, verified, balance_before, outcome, "upgrade"
     )
-    session.target.store().clear_pending(name)
     logger.info(
         "rolled back %s from %s to %s at slot %d",
         name,

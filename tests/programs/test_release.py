@@ -158,6 +158,8 @@ async def test_rejected_upgrade_keeps_programdata(
     assert caught.value.recovered_lamports > 0
     records = target.store().records("demo")
     assert [record.kind for record in records] == ["deploy"]
+    # Nothing landed, so no draft is left for a later run to record.
+    assert target.store().read_pending("demo") is None
 
 
 async def test_same_file_again_is_unchanged(target: ProgramTarget, elfs: Elfs) -> None:
