@@ -113,6 +113,7 @@ def roll_out_nodes(fleet: FleetSettings, release: Release) -> RolloutReport:
         lambda batch: _map(rollback_node, fleet, batch),
         on_batch,
     )
+    report.tarball = str(release.tarball)
     update_progress_artifact(progress, 100.0)
     publish_node_table(report, key)
     return report

@@ -91,7 +91,12 @@ def verify_mcp(settings: Settings, release: Release) -> str:
         if outcome.health != "healthy" or (
             release_id and outcome.release != release_id
         ):
-            report.reason = f"local MCP runs {outcome.release!r}, {outcome.health}"
+            expected_text = f", expected {release_id!r}" if release_id else ""
+            report.reason = (
+                f"local MCP node {outcome.node} runs release {outcome.release!r} "
+                f"({outcome.health}){expected_text}; deploy the expected release with "
+                "`slopops mcp deploy`, or roll back with `slopops mcp rollback`"
+            )
             report.stopped = True
             report.raise_for_failure()
         return f"local MCP healthy on {outcome.release}"

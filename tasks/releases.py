@@ -136,7 +136,8 @@ def verify_nodes(settings: Settings, release: Release) -> str:
     if failure_limit_exceeded(len(wrong), total, limit):
         report.reason = (
             f"nodes {[o.node for o in wrong]!r} do not run healthy release "
-            f"{release.node_release!r}"
+            f"{release.node_release!r} ({summary}); deploy that release to them, "
+            "or roll them back"
         )
         raise RolloutFailedError(report)
     healthy = f"{total - len(wrong)} of {total} nodes healthy on {release.node_release}"

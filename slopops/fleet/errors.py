@@ -167,12 +167,43 @@ class InvalidReleaseError(SlopopsError):
 
 
 class RolloutFailedError(SlopopsError):
-    """A rollout or rollback left nodes failed; ``report`` has each node's result."""
+    """A rollout, rollback or check left nodes failed; ``report`` has each result."""
 
     def __init__(self, report: RolloutReport) -> None:
         self.report = report
-        failed = [outcome.node for outcome in report.outcomes if not outcome.ok]
-        super().__init__(
-            f"{report.action} of release {report.release_id!r} failed on nodes "
-            f"{failed!r}; see each node's error in the report and fix them first"
+        super().__init__(_rollout_message(report))
+
+
+def _rollout_message(report: RolloutReport) -> str:
+    """Name the release, the reason, the failed and skipped nodes, and the fix.
+
+    A check such as verify-nodes can fail while no node failed (the nodes run
+    another release), so the reason alone must then describe the problem.
+    """
+    if report.release_id is None:
+        subject = f"node {report.action}"
+    else:
+        noun = "rollout" if report.action == "deploy" else report.action
+        subject = f"{noun} of release {report.release_id!r}"
+        if report.tarball is not None:
+            subject += f" from {report.tarball!r}"
+    # Only a rollout stops. A check marks its report stopped only to fail it.
+    stopped = report.stopped and report.action == "deploy"
+    parts = [f"{subject} {'stopped' if stopped else 'failed'}"]
+    if report.reason:
+        parts[0] += f": {report.reason}"
+    failed = [o for o in report.outcomes if not o.ok and o.status != "skipped"]
+    skipped = [o.node for o in report.outcomes if o.status == "skipped"]
+    if failed:
+        first = failed[0]
+        label = "error" if len(failed) == 1 else "first error"
+        parts.append(f"failed on nodes {[o.node for o in failed]!r}")
+        parts.append(
+            f"{label} (node {first.node}): {first.error or first.detail or 'none'}"
         )
+    if skipped:
+        parts.append(f"skipped nodes {skipped!r}")
+    if failed:
+        again = "deploy it again" if report.action == "deploy" else "retry"
+        parts.append(f"fix what the node errors name, then {again}")
+    return "; ".join(parts)

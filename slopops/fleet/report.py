@@ -67,7 +67,10 @@ class NodeOutcome:
 
 @dataclass
 class RolloutReport:
-    """Outcomes of every node of one rollout, rollback or status run."""
+    """Outcomes of every node of one rollout, rollback or status run.
+
+    ``tarball`` is the path of the release's tarball, for messages.
+    """
 
     action: str
     release_id: str | None
@@ -75,6 +78,7 @@ class RolloutReport:
     stopped: bool = False
     reason: str | None = None
     tolerated_failures: int = 0
+    tarball: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -197,6 +197,7 @@ class Fleet:
             lambda batch: self.run_parallel(batch, self.rollback_node),
             on_batch,
         )
+        report.tarball = str(release.tarball)
         return report
 
     def roll_back(self, nodes: Sequence[NodeSettings] | None = None) -> RolloutReport:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from slopops.fleet.errors import RolloutFailedError
 from slopops.fleet.records import LastDeploy, ReleaseRecord, plan_rollback
+from slopops.fleet.report import NodeOutcome, RolloutReport
 from slopops.fleet.rollout import batch_count, failure_limit_exceeded, plan_batches
 
 
@@ -122,3 +124,26 @@ def test_batch_count(total: int, batch_size: str, expected: int) -> None:
 
 def test_plan_batches_keeps_inventory_order() -> None:
     assert plan_batches(list("abcde"), "2") == [["a", "b"], ["c", "d"], ["e"]]
+
+
+def test_failed_check_without_failed_nodes() -> None:
+    # A verification that finds nodes on another release fails no node itself.
+    outcome = NodeOutcome("n1", "status", "reported", release="A", health="healthy")
+    report = RolloutReport("status", None, [outcome], stopped=True)
+    report.reason = "nodes ['n1'] do not run healthy release 'B'"
+    message = str(RolloutFailedError(report))
+    assert message.startswith("node status failed: nodes ['n1'] do not run")
+    assert "[]" not in message
+    assert "failed on nodes" not in message
+
+
+def test_failed_rollback_names_nodes_and_error() -> None:
+    outcomes = [
+        NodeOutcome("n1", "rollback", "rolled_back", release="A"),
+        NodeOutcome("n2", "rollback", "failed", error="node 'n2' is unreachable"),
+    ]
+    message = str(RolloutFailedError(RolloutReport("rollback", None, outcomes)))
+    assert message.startswith("node rollback failed")
+    assert "failed on nodes ['n2']" in message
+    assert "error (node n2): node 'n2' is unreachable" in message
+    assert "n1" not in message

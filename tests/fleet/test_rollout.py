@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 
 import httpx
+import pytest
 
-from slopops.fleet import Fleet
+from slopops.fleet import Fleet, Release
+from slopops.fleet.errors import RolloutFailedError
 from slopops.fleet.report import RolloutReport
 from tests.fixtures.fleet import FleetLab
 
@@ -113,3 +116,20 @@ def test_cluster_reload_drops_no_request(fleet_lab: FleetLab) -> None:
     assert failures == []
     assert answers.get("A", 0) > 0
     assert answers.get("B", 0) > 0
+
+
+def test_mismatched_release_error_names_it(fleet_lab: FleetLab) -> None:
+    nodes = [fleet_lab.add_node(instances=1) for _ in range(2)]
+    # The tarball's release.json names A, so nodes report A where B is expected.
+    tarball = fleet_lab.base_dir / "B.tar.gz"
+    shutil.copy(fleet_lab.release("A").tarball, tarball)
+    fleet = Fleet(fleet_lab.fleet(nodes, batch_size="1"))
+    report = fleet.roll_out(Release.from_tarball(tarball))
+    assert report.stopped
+    with pytest.raises(RolloutFailedError) as caught:
+        report.raise_for_failure()
+    message = str(caught.value)
+    assert message.startswith(f"rollout of release 'B' from {str(tarball)!r} stopped")
+    assert f"failed on nodes [{nodes[0].name!r}]" in message
+    assert "release 'B' failed its health check" in message
+    assert f"skipped nodes [{nodes[1].name!r}]" in message

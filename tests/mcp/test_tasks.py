@@ -11,6 +11,7 @@ from prefect import flow
 from config import Settings, load_settings
 from config.settings import McpSettings
 from slopops.bundles import Release
+from slopops.fleet.errors import RolloutFailedError
 from slopops.mcp.errors import McpInvariantError, McpReleaseFailedError
 from tasks.mcp import deploy_mcp_image, rollback_mcp, verify_mcp
 from tests.fixtures.fleet import FleetLab
@@ -83,3 +84,9 @@ def test_local_tasks(fleet_lab: FleetLab) -> None:
     assert "local MCP healthy on mcp-1" in _deploy_then_verify(settings, str(first))
     assert "local MCP healthy on mcp-2" in _deploy_then_verify(settings, str(second))
     assert "local MCP on mcp-1" in _rollback(settings, str(first))
+    with pytest.raises(RolloutFailedError) as caught:
+        _verify(settings, "mcp:other")
+    message = str(caught.value)
+    assert message.startswith(f"node status failed: local MCP node {node.name} ")
+    assert "runs release 'mcp-1' (healthy), expected 'mcp-other'" in message
+    assert "nodes []" not in message

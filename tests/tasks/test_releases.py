@@ -78,3 +78,9 @@ def test_wrong_release_fails_verification(rolled_out: LocalFleet) -> None:
     with pytest.raises(RolloutFailedError) as caught:
         _verify(_settings(rolled_out, 34), _release("r2"))
     assert "'r2'" in str(caught.value.report.reason)
+    message = str(caught.value)
+    assert message.startswith("node status failed: nodes [")
+    assert "do not run healthy release 'r2'" in message
+    for node in rolled_out.nodes:
+        assert node.settings.name in message
+    assert "nodes []" not in message
