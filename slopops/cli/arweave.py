@@ -7,18 +7,12 @@ from typing import Annotated
 
 import typer
 
-from config import ENVIRONMENTS, ProfileError, load_settings
+from config import ProfileError, load_settings
+from slopops.cli.options import ConfigDirOption, EnvOption
 from slopops.errors import SlopopsError
 
 app = typer.Typer(help="Manage the Arweave wallet of backups.", no_args_is_help=True)
 
-EnvOption = Annotated[
-    str, typer.Option("--env", "-e", help=f"Environment: {', '.join(ENVIRONMENTS)}.")
-]
-ConfigDirOption = Annotated[
-    Path | None,
-    typer.Option("--config-dir", help="Directory of the <env>.toml profiles."),
-]
 
 _WINSTON_PER_AR = 10**12
 

@@ -10,20 +10,14 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from config import ENVIRONMENTS, ProfileError, Settings, load_settings
+from config import ProfileError, Settings, load_settings
+from slopops.cli.options import ConfigDirOption, EnvOption
 from slopops.errors import SlopopsError
 
 app = typer.Typer(help="Back up mem0 to Arweave and restore it.", no_args_is_help=True)
 
 T = TypeVar("T")
 
-EnvOption = Annotated[
-    str, typer.Option("--env", "-e", help=f"Environment: {', '.join(ENVIRONMENTS)}.")
-]
-ConfigDirOption = Annotated[
-    Path | None,
-    typer.Option("--config-dir", help="Directory of the <env>.toml profiles."),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 

@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from config import ENVIRONMENTS, ProfileError, Settings, load_settings
-from slopops.cli.nodes import print_report
+from config import ProfileError, Settings, load_settings
+from slopops.cli.options import ConfigDirOption, EnvOption
+from slopops.cli.report import console, errors, finish_node_report, print_table
 from slopops.errors import SlopopsError
 from slopops.mcp import FlyRelease, McpReport, open_fly_release
 from slopops.mcp.local import (
@@ -32,18 +30,8 @@ app = typer.Typer(
     help="Release, roll back and inspect the MCP server (Fly Machines or local PM2).",
     no_args_is_help=True,
 )
-console = Console(soft_wrap=True)
 T = TypeVar("T")
-# Messages quote values such as [host]:port, so rich markup stays off.
-errors = Console(stderr=True, soft_wrap=True, markup=False)
-
-EnvOption = Annotated[
-    str, typer.Option("--env", "-e", help=f"Environment: {', '.join(ENVIRONMENTS)}.")
-]
-ConfigDirOption = Annotated[
-    Path | None,
-    typer.Option("--config-dir", help="Directory of the <env>.toml profiles."),
-]
+MACHINE_COLUMNS = ("machine", "name", "image", "state", "health")
 
 
 @app.command()
@@ -68,9 +56,9 @@ def deploy(
             errors.print(f"error: {exc}")
             raise typer.Exit(2) from exc
         report = _call(lambda: deploy_local(settings, release))
-        print_report(report, f"local MCP deploy of {release.release_id}")
-        _exit(report.ok)
-    _fly_command(settings, lambda fly: fly.deploy(image))
+        finish_node_report(report, f"local MCP deploy of {release.release_id}")
+    else:
+        _fly_command(settings, lambda fly: fly.deploy(image))
 
 
 @app.command()
@@ -79,9 +67,9 @@ def rollback(env: EnvOption, config_dir: ConfigDirOption = None) -> None:
     settings = _settings(env, config_dir)
     if settings.mcp.mode == "local":
         report = _call(lambda: rollback_local(settings))
-        print_report(report, "local MCP rollback")
-        _exit(report.ok)
-    _fly_command(settings, lambda fly: fly.rollback())
+        finish_node_report(report, "local MCP rollback")
+    else:
+        _fly_command(settings, lambda fly: fly.rollback())
 
 
 @app.command()
@@ -90,9 +78,9 @@ def status(env: EnvOption, config_dir: ConfigDirOption = None) -> None:
     settings = _settings(env, config_dir)
     if settings.mcp.mode == "local":
         report = _call(lambda: status_local(settings))
-        print_report(report, "local MCP status")
-        _exit(report.ok)
-    _fly_command(settings, lambda fly: fly.status())
+        finish_node_report(report, "local MCP status")
+    else:
+        _fly_command(settings, lambda fly: fly.status())
 
 
 def _settings(env: str, config_dir: Path | None) -> Settings:
@@ -126,12 +114,8 @@ def _call(work: Callable[[], T]) -> T:
 
 
 def _print_machines(report: McpReport) -> None:
-    table = Table(title=f"MCP {report.action} of {report.image} on {report.app}")
-    for column in ("machine", "name", "image", "state", "health"):
-        table.add_column(column)
-    for row in report.rows():
-        table.add_row(*(Text(value) for value in row.values()))
-    console.print(table)
+    title = f"MCP {report.action} of {report.image} on {report.app}"
+    print_table(title, MACHINE_COLUMNS, report.rows())
     if report.detail:
         console.print(report.detail, markup=False)
     if report.error:

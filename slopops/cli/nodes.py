@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from config import ENVIRONMENTS, ProfileError, Settings, load_settings
+from config import ProfileError, Settings, load_settings
+from slopops.cli.options import ConfigDirOption, EnvOption
+from slopops.cli.report import console, errors, finish_node_report
 from slopops.errors import SlopopsError
 from slopops.fleet import Fleet, Release, RolloutReport, resolve_fleet
 
@@ -18,17 +17,6 @@ app = typer.Typer(
     help="Release, roll back and inspect the agent nodes (SSH and PM2).",
     no_args_is_help=True,
 )
-console = Console(soft_wrap=True)
-# Messages quote values such as [host]:port, so rich markup stays off.
-errors = Console(stderr=True, soft_wrap=True, markup=False)
-
-EnvOption = Annotated[
-    str, typer.Option("--env", "-e", help=f"Environment: {', '.join(ENVIRONMENTS)}.")
-]
-ConfigDirOption = Annotated[
-    Path | None,
-    typer.Option("--config-dir", help="Directory of the <env>.toml profiles."),
-]
 
 
 @app.command()
@@ -61,7 +49,8 @@ def deploy(
         raise typer.Exit(2) from exc
 
     def on_batch(done: int, total: int, report: RolloutReport) -> None:
-        failed = sum(not outcome.ok for outcome in report.outcomes)
+        # Nodes skipped after a stop are not ok, but they did not fail.
+        failed = sum(outcome.status == "failed" for outcome in report.outcomes)
         console.print(f"batch {done}/{total} done, {failed} failed so far")
 
     _finish(fleet.roll_out(tarball, on_batch=on_batch))
@@ -92,22 +81,6 @@ def _fleet(env: str, config_dir: Path | None) -> Fleet:
         raise typer.Exit(2) from exc
 
 
-def print_report(report: RolloutReport, title: str) -> None:
-    """Print one row per node: status, release, health and a note."""
-    table = Table(title=title)
-    for column in ("node", "status", "release", "health", "note"):
-        table.add_column(column)
-    for row in report.rows():
-        table.add_row(*(Text(value) for value in row.values()))
-    console.print(table)
-
-
 def _finish(report: RolloutReport) -> None:
     subject = f" of {report.release_id}" if report.release_id else ""
-    print_report(report, f"nodes {report.action}{subject}")
-    if report.stopped:
-        errors.print(f"rollout stopped: {report.reason}")
-    elif report.reason:
-        errors.print(f"warning: {report.reason}")
-    if not report.ok:
-        raise typer.Exit(1)
+    finish_node_report(report, f"nodes {report.action}{subject}")

@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from config import ENVIRONMENTS, ProfileError, Settings, load_settings
+from config import ProfileError, Settings, load_settings
+from slopops.cli.options import ConfigDirOption, EnvOption
 from slopops.errors import SlopopsError
 from slopops.programs import (
     ProgramTarget,
@@ -44,15 +45,8 @@ errors = Console(stderr=True, soft_wrap=True, markup=False)
 
 T = TypeVar("T")
 
-EnvOption = Annotated[
-    str, typer.Option("--env", "-e", help=f"Environment: {', '.join(ENVIRONMENTS)}.")
-]
 ProgramOption = Annotated[
     str, typer.Option("--program", "-p", help="Program name in the profile.")
-]
-ConfigDirOption = Annotated[
-    Path | None,
-    typer.Option("--config-dir", help="Directory of the <env>.toml profiles."),
 ]
 
 

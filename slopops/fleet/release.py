@@ -13,6 +13,8 @@ from pathlib import Path
 from slopops.fleet.errors import InvalidReleaseError
 
 RELEASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Lower case, as sha256sum on the node prints it.
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 _SUFFIXES = (".tar.gz", ".tgz")
 SAMPLE_APP_DIR = Path(__file__).resolve().parent / "sample_app"
 
@@ -38,8 +40,17 @@ class Release:
                 checks the uploaded bytes against it. Defaults to the file's hash.
 
         Raises:
-            InvalidReleaseError: The file is missing or the id is invalid.
+            InvalidReleaseError: The file is missing, or the id or the hash is
+                invalid.
         """
+        if sha256 is not None and not SHA256_PATTERN.match(sha256):
+            # Caught here, the typo is not reported by every node as a
+            # mismatch with advice to rebuild the release.
+            raise InvalidReleaseError(
+                sha256,
+                "a sha256 is 64 hex digits; pass the hash from the release "
+                "bundle, or leave it out to use the file's",
+            )
         if not tarball.is_file():
             raise InvalidReleaseError(str(tarball), "file not found; build it first")
         if release_id is None:

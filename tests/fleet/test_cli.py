@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -91,7 +92,43 @@ def test_nodes_deploy_failure_exits_1(fleet_lab: FleetLab) -> None:
     )
     assert result.exit_code == 1
     assert "unreachable" in result.output
-    assert "rollout stopped" in result.output
+    assert "error: rollout of release 'A' from " in result.output
+    assert "stopped: 1 of 1 nodes failed, above the failure limit" in result.output
+
+
+def test_nodes_deploy_wrong_release_names_it(
+    fleet_lab: FleetLab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nodes = [fleet_lab.add_node(instances=1) for _ in range(2)]
+    table = _fleet_table(fleet_lab, nodes) | {"batch_size": "1"}
+    config_dir = write_profile(fleet_lab.base_dir / "config", table)
+    # The tarball's release.json names A, so nodes report A where B is expected.
+    tarball = fleet_lab.base_dir / "B.tar.gz"
+    shutil.copy(fleet_lab.release("A").tarball, tarball)
+    monkeypatch.setattr(nodes_cli.console, "width", 400)
+    result = CliRunner().invoke(
+        app,
+        [
+            "nodes",
+            "deploy",
+            "--env",
+            "local",
+            "--config-dir",
+            str(config_dir),
+            "--release",
+            str(tarball),
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    # The skipped node is not counted as failed.
+    assert "batch 1/2 done, 1 failed so far" in result.output
+    error = next(
+        line for line in result.output.splitlines() if line.startswith("error: ")
+    )
+    assert f"rollout of release 'B' from {str(tarball)!r} stopped" in error
+    assert f"failed on nodes [{nodes[0].name!r}]" in error
+    assert "release 'B' failed its health check" in error
+    assert f"skipped nodes [{nodes[1].name!r}]" in error
 
 
 def test_nodes_deploy_missing_tarball_exits_2(
@@ -116,6 +153,35 @@ def test_nodes_deploy_missing_tarball_exits_2(
     )
     assert result.exit_code == 2
     assert "file not found" in result.output
+
+
+def test_nodes_deploy_malformed_sha256_exits_2(fleet_lab: FleetLab) -> None:
+    down = fleet_lab.unreachable_node()
+    config_dir = write_profile(
+        fleet_lab.base_dir / "config", _fleet_table(fleet_lab, [down])
+    )
+    tarball = fleet_lab.release("A").tarball
+    result = CliRunner().invoke(
+        app,
+        [
+            "nodes",
+            "deploy",
+            "--env",
+            "local",
+            "--config-dir",
+            str(config_dir),
+            "--release",
+            str(tarball),
+            "--sha256",
+            "ABC123",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "error: invalid release 'ABC123': a sha256 is 64 hex digits" in (
+        result.output
+    )
+    # Rejected before any node was contacted.
+    assert "unreachable" not in result.output
 
 
 def test_nodes_without_inventory_exits_2(tmp_path: Path) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from config import load_settings
 from config.settings import McpSettings, Settings
+from slopops.cli import app
 from slopops.mcp.local import (
     deploy_local,
     local_mcp_node,
@@ -15,6 +17,7 @@ from slopops.mcp.local import (
     status_local,
 )
 from tests.fixtures.fleet import FleetLab
+from tests.fleet.test_cli import write_profile
 
 
 def _settings(lab: FleetLab) -> Settings:
@@ -66,3 +69,34 @@ def test_local_mcp_image_reference(fleet_lab: FleetLab) -> None:
     assert report.ok, report.rows()
     health = httpx.get(node.health_url, timeout=5).json()
     assert health["release"] == release.release_id
+
+
+def test_local_cli_names_failed_release(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(instances=1)
+    fleet = fleet_lab.fleet([]).model_dump(mode="json", exclude_none=True)
+    mcp = {
+        "mode": "local",
+        "local_node": node.model_dump(mode="json", exclude_none=True),
+    }
+    config_dir = write_profile(fleet_lab.base_dir / "config", fleet, mcp)
+    tarball = fleet_lab.release("mcp-bad", crash_at_start=True).tarball
+    result = CliRunner().invoke(
+        app,
+        [
+            "mcp",
+            "deploy",
+            "--env",
+            "local",
+            "--config-dir",
+            str(config_dir),
+            "--image",
+            str(tarball),
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    error = next(
+        line for line in result.output.splitlines() if line.startswith("error: ")
+    )
+    assert f"rollout of release 'mcp-bad' from {str(tarball)!r} stopped" in error
+    assert f"failed on nodes [{node.name!r}]" in error
+    assert "failed its health check" in error
