@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from config.profiles import CONFIG_DIR
 from slopops.cli import app
@@ -34,6 +34,15 @@ def _fleet_table(lab: FleetLab, nodes: list) -> dict:
     return fleet
 
 
+def _deploy(config_dir: Path, *options: str) -> Result:
+    """Run ``slopops nodes deploy`` on the local profile in ``config_dir``."""
+    return CliRunner().invoke(
+        app,
+        ["nodes", "deploy", "--env", "local", "--config-dir", str(config_dir)]
+        + list(options),
+    )
+
+
 def test_nodes_deploy_status_rollback(fleet_lab: FleetLab) -> None:
     nodes = [fleet_lab.add_node(instances=1) for _ in range(2)]
     config_dir = write_profile(
@@ -42,19 +51,7 @@ def test_nodes_deploy_status_rollback(fleet_lab: FleetLab) -> None:
     runner = CliRunner()
     for release_id in ("A", "B"):
         tarball = fleet_lab.release(release_id).tarball
-        result = runner.invoke(
-            app,
-            [
-                "nodes",
-                "deploy",
-                "--env",
-                "local",
-                "--config-dir",
-                str(config_dir),
-                "--release",
-                str(tarball),
-            ],
-        )
+        result = _deploy(config_dir, "--release", str(tarball))
         assert result.exit_code == 0, result.output
         assert "batch 2/2 done, 0 failed so far" in result.output
     result = runner.invoke(
@@ -77,19 +74,7 @@ def test_nodes_deploy_failure_exits_1(fleet_lab: FleetLab) -> None:
         fleet_lab.base_dir / "config", _fleet_table(fleet_lab, [down])
     )
     tarball = fleet_lab.release("A").tarball
-    result = CliRunner().invoke(
-        app,
-        [
-            "nodes",
-            "deploy",
-            "--env",
-            "local",
-            "--config-dir",
-            str(config_dir),
-            "--release",
-            str(tarball),
-        ],
-    )
+    result = _deploy(config_dir, "--release", str(tarball))
     assert result.exit_code == 1
     assert "unreachable" in result.output
     assert "error: rollout of release 'A' from " in result.output
@@ -106,19 +91,7 @@ def test_nodes_deploy_wrong_release_names_it(
     tarball = fleet_lab.base_dir / "B.tar.gz"
     shutil.copy(fleet_lab.release("A").tarball, tarball)
     monkeypatch.setattr(nodes_cli.console, "width", 400)
-    result = CliRunner().invoke(
-        app,
-        [
-            "nodes",
-            "deploy",
-            "--env",
-            "local",
-            "--config-dir",
-            str(config_dir),
-            "--release",
-            str(tarball),
-        ],
-    )
+    result = _deploy(config_dir, "--release", str(tarball))
     assert result.exit_code == 1, result.output
     # The skipped node is not counted as failed.
     assert "batch 1/2 done, 1 failed so far" in result.output
@@ -138,19 +111,7 @@ def test_nodes_deploy_missing_tarball_exits_2(
     config_dir = write_profile(
         fleet_lab.base_dir / "config", _fleet_table(fleet_lab, [down])
     )
-    result = CliRunner().invoke(
-        app,
-        [
-            "nodes",
-            "deploy",
-            "--env",
-            "local",
-            "--config-dir",
-            str(config_dir),
-            "--release",
-            str(tmp_path / "missing.tar.gz"),
-        ],
-    )
+    result = _deploy(config_dir, "--release", str(tmp_path / "missing.tar.gz"))
     assert result.exit_code == 2
     assert "file not found" in result.output
 
@@ -161,21 +122,7 @@ def test_nodes_deploy_malformed_sha256_exits_2(fleet_lab: FleetLab) -> None:
         fleet_lab.base_dir / "config", _fleet_table(fleet_lab, [down])
     )
     tarball = fleet_lab.release("A").tarball
-    result = CliRunner().invoke(
-        app,
-        [
-            "nodes",
-            "deploy",
-            "--env",
-            "local",
-            "--config-dir",
-            str(config_dir),
-            "--release",
-            str(tarball),
-            "--sha256",
-            "ABC123",
-        ],
-    )
+    result = _deploy(config_dir, "--release", str(tarball), "--sha256", "ABC123")
     assert result.exit_code == 2, result.output
     assert "error: invalid release 'ABC123': a sha256 is 64 hex digits" in (
         result.output
