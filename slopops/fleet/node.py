@@ -8,10 +8,12 @@ Layout under the node's ``app_dir`` (Capistrano style)::
     .slopops/record.json       the release record (see slopops.fleet.records)
     .slopops/uploads/          tarballs while they are checked and unpacked
 
-A deploy uploads the tarball, checks its sha256 on the node, unpacks it, runs
-``npm ci --omit=dev`` when there is a lockfile, switches ``current``, reloads
-PM2 and polls the health URL from the node until it returns the new release
-id. PM2 exits 0 even when the new release crashes at start, so the health
+A deploy uploads the tarball, checks its sha256 on the node, unpacks it,
+installs its dependencies (``npm ci --omit=dev``, node_modules hard-linked
+from a kept release with the same package-lock.json, or nothing when the
+lockfile lists none; see slopops.fleet.dependencies), switches ``current``,
+reloads PM2 and polls the health URL from the node until it returns the new
+release id. PM2 exits 0 even when the new release crashes at start, so the health
 check after every reload decides the outcome. A failed check switches back
 to the last known good release at once.
 """
@@ -26,6 +28,12 @@ from dataclasses import dataclass
 
 from config.settings import FleetSettings
 from slopops.errors import SlopopsError
+from slopops.fleet.dependencies import (
+    DependencyPlan,
+    install_script,
+    plan_dependencies,
+    report_lines,
+)
 from slopops.fleet.errors import (
     CommandFailedError,
     CommandTimeoutError,
@@ -33,8 +41,10 @@ from slopops.fleet.errors import (
     ReleaseRecordError,
     TarballHashMismatchError,
 )
+from slopops.fleet.health import health_command
 from slopops.fleet.records import LastDeploy, ReleaseRecord, plan_rollback
 from slopops.fleet.release import Release
+from slopops.fleet.reload import RELOAD_MARKER_PREFIX, reload_command
 from slopops.fleet.report import (
     FORK_MODE_WARNING,
     PM2_NOT_RUNNING,
@@ -47,42 +57,15 @@ logger = logging.getLogger(__name__)
 
 # Exit status of the install script when the upload's sha256 differs (EX_DATAERR).
 _HASH_MISMATCH_STATUS = 65
+# Dependency step of the install script by plan mode, as logs and errors name it.
+_INSTALL_STEPS = {
+    "none": "install no dependencies",
+    "skip": "skip npm ci",
+    "reuse": "reuse node_modules or npm ci",
+    "install": "npm ci",
+}
 # Exit status of the status command when no PM2 daemon runs for PM2_HOME.
 _NO_DAEMON_STATUS = 66
-
-# Polls the health URL until it returns the expected release id, or the
-# deadline passes. Runs on the node with its own Node.js, so it needs neither
-# curl nor a route from the deployer to the app port. An empty expected id
-# accepts any 200 response (the status check).
-_HEALTH_SCRIPT = """
-const [url, expected, deadlineMs, intervalMs] = process.argv.slice(1);
-const deadline = Date.now() + Number(deadlineMs);
-let last = 'no answer';
-(async () => {
-  for (;;) {
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      const body = await response.text();
-      last = `HTTP ${response.status}: ${body.slice(0, 200)}`;
-      if (response.ok) {
-        const release = JSON.parse(body).release;
-        if (!expected || release === expected) {
-          console.log(body);
-          process.exit(0);
-        }
-        last = `release ${JSON.stringify(release)} answered, expected ${expected}`;
-      }
-    } catch (error) {
-      last = String((error.cause && error.cause.code) || error.message);
-    }
-    if (Date.now() >= deadline) {
-      console.error(last);
-      process.exit(3);
-    }
-    await new Promise((resolve) => setTimeout(resolve, Number(intervalMs)));
-  }
-})();
-"""
 
 
 @dataclass(frozen=True)
@@ -148,7 +131,7 @@ class NodeRelease:
         self.write_record(record)
         try:
             if not (record.current == release_id and self._exists(release_id)):
-                self._install(release)
+                self._install(release, self._reuse_candidates(record, release_id))
                 record.mark_unpacked(release_id)
         except SlopopsError:
             record.last_deploy.outcome = "failed"
@@ -161,14 +144,37 @@ class NodeRelease:
         self.write_record(record)
         return self._reload_and_confirm(record, release_id)
 
-    def _install(self, release: Release) -> None:
+    def _reuse_candidates(self, record: ReleaseRecord, release_id: str) -> list[str]:
+        """Return kept releases to take node_modules from, best first.
+
+        Known good releases come first, newest first, then the others that
+        were unpacked. Releases found bad are left out, in case their
+        dependency tree is what broke them.
+        """
+        order = [*reversed(record.known_good), *reversed(record.unpacked)]
+        candidates: list[str] = []
+        for name in order:
+            if name not in candidates and name != release_id and name not in record.bad:
+                candidates.append(name)
+        return [self._path("releases", name) for name in candidates]
+
+    def _install(self, release: Release, candidates: list[str]) -> None:
         upload = self._path(".slopops/uploads", f"{release.release_id}.tar.gz")
         self.connection.put(release.tarball, upload)
+        plan = plan_dependencies(release)
         result = self.connection.run(
-            self._install_script(release, upload),
+            self._install_script(release, upload, plan, candidates),
             check=False,
-            log_as=f"check sha256, unpack and npm ci of release {release.release_id}",
+            log_as=f"check sha256, unpack and {_INSTALL_STEPS[plan.mode]} of release "
+            f"{release.release_id}",
         )
+        for line in report_lines(result.stdout):
+            logger.info(
+                "node %s: release %s: dependencies: %s",
+                self.node.name,
+                release.release_id,
+                line,
+            )
         if result.exit_status == _HASH_MISMATCH_STATUS:
             raise TarballHashMismatchError(
                 self.node.name,
@@ -181,7 +187,13 @@ class NodeRelease:
                 self.node.name, result.command, result.exit_status, result.stderr
             )
 
-    def _install_script(self, release: Release, upload: str) -> str:
+    def _install_script(
+        self,
+        release: Release,
+        upload: str,
+        plan: DependencyPlan,
+        candidates: list[str],
+    ) -> str:
         """Return the shell script that checks, unpacks and installs a release.
 
         One script, so the node pays one SSH round trip. It exits with
@@ -199,8 +211,7 @@ class NodeRelease:
             f'if [ "$actual" != {shlex.quote(release.sha256)} ]; then '
             f'echo "$actual"; exit {_HASH_MISMATCH_STATUS}; fi; '
             f"rm -rf {partial}; mkdir -p {partial}; tar -xzf {upload_q} -C {partial}; "
-            f"if [ -f {partial}/package-lock.json ]; then "
-            f"cd {partial} && npm ci --omit=dev --no-audit --no-fund; fi; "
+            f"{install_script(plan, partial, candidates)}; "
             f"rm -rf {final}; mv {partial} {final}"
         )
 
@@ -208,19 +219,21 @@ class NodeRelease:
         """Point ``current`` at a release, reload PM2; return fork mode warnings.
 
         rename(2) replaces the link in one step, so readers see the old or
-        the new target. ``pm2 jlist`` runs in the same command to find apps in
-        fork mode.
+        the new target. The process list is read in the same command, to
+        find apps in fork mode (see slopops.fleet.reload).
         """
         link = self._q("current")
         temporary = self._q(".slopops/current.tmp")
         target = shlex.quote(posixpath.join("releases", release_id))
         ecosystem = posixpath.join(self.app_dir, "current", self.node.ecosystem_file)
-        pm2 = self._pm2_prefix()
+        reload = reload_command(self._pm2_home_export(), self.node.pm2_bin, ecosystem)
         result = self._run(
             f"ln -sfn {target} {temporary} && mv -Tf {temporary} {link} && "
-            f"{pm2} startOrReload {shlex.quote(ecosystem)} --update-env >&2 && "
-            f"{pm2} jlist"
+            f"{{ {reload}; }}"
         )
+        for line in result.stderr.splitlines():
+            if line.startswith(RELOAD_MARKER_PREFIX):
+                logger.info("node %s: %s", self.node.name, line)
         return self._fork_mode_warnings(result.stdout)
 
     def _reload_and_confirm(
@@ -396,17 +409,11 @@ class NodeRelease:
         return self._health("", 0)
 
     def _health(self, expected: str, timeout_seconds: float) -> HealthResult:
-        command = " ".join(
-            shlex.quote(part)
-            for part in (
-                "node",
-                "-e",
-                _HEALTH_SCRIPT,
-                self.node.health_url,
-                expected,
-                str(int(timeout_seconds * 1000)),
-                str(int(self.options.health_interval_seconds * 1000)),
-            )
+        command = health_command(
+            self.node.health_url,
+            expected,
+            timeout_seconds,
+            self.options.health_interval_seconds,
         )
         result = self.connection.run(
             command,
@@ -420,7 +427,11 @@ class NodeRelease:
             release = str(json.loads(result.stdout).get("release"))
         except (ValueError, AttributeError):
             release = None
-        return HealthResult(True, release, result.stdout.strip()[:300])
+        body = result.stdout.strip()[:300]
+        # The curl poll matches the release id with sed, so JSON has the last word.
+        if expected and release != expected:
+            return HealthResult(False, release, f"release {release!r} answered: {body}")
+        return HealthResult(True, release, body)
 
     def _fork_mode_warnings(self, jlist_output: str) -> list[str]:
         names = sorted(

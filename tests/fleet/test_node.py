@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import pwd
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from slopops.fleet import Fleet
 from slopops.fleet.errors import NoKnownGoodReleaseError, TarballHashMismatchError
 from slopops.fleet.node import NodeRelease
 from slopops.fleet.release import Release, build_sample_release
+from slopops.fleet.reload import API_MARKER, CLI_MARKER
 from slopops.fleet.report import PM2_NOT_RUNNING
 from slopops.stack.pm2 import daemon_pid
 from tests.fixtures.fleet import FleetLab
@@ -28,7 +32,10 @@ def _health(lab: FleetLab, index: int = 0) -> str:
     return str(httpx.get(node.health_url, timeout=5).json()["release"])
 
 
-def test_deploy_switches_and_records(fleet_lab: FleetLab) -> None:
+def test_deploy_switches_and_records(
+    fleet_lab: FleetLab, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="slopops.fleet.node")
     node = fleet_lab.add_node()
     fleet = Fleet(fleet_lab.fleet([node]))
     outcome = fleet.deploy_node(node, fleet_lab.release("A"))
@@ -42,6 +49,8 @@ def test_deploy_switches_and_records(fleet_lab: FleetLab) -> None:
     assert record["known_good"] == ["A"]
     assert record["last_deploy"]["outcome"] == "healthy"
     assert not list((Path(node.app_dir) / ".slopops" / "uploads").iterdir())
+    # tools/node_modules/.bin/pm2 leads to the PM2 package, so its API reloads.
+    assert f"node {node.name}: {API_MARKER}" in caplog.messages
 
 
 def test_npm_ci_failure_leaves_node_unchanged(fleet_lab: FleetLab) -> None:
@@ -245,7 +254,10 @@ def test_app_dir_without_write_permission(
     assert fleet_lab.record(node)["current"] == "A"
 
 
-def test_hanging_reload_goes_back(fleet_lab: FleetLab) -> None:
+def test_hanging_reload_goes_back(
+    fleet_lab: FleetLab, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="slopops.fleet.node")
     node = fleet_lab.add_node(instances=1)
     assert Fleet(fleet_lab.fleet([node])).deploy_node(node, fleet_lab.release("A")).ok
     # A pm2 that hangs on reloading release B, and exits without a reload.
@@ -267,3 +279,137 @@ def test_hanging_reload_goes_back(fleet_lab: FleetLab) -> None:
     assert outcome.health == "healthy"
     assert fleet_lab.current(node) == "A"
     assert _health(fleet_lab) == "A"
+    # A wrapper script is no PM2 package, so the reload back used the CLI.
+    assert f"node {node.name}: {CLI_MARKER}" in caplog.messages
+
+
+def _release_with_helper(lab: FleetLab, release_id: str, helpers: list[str]) -> Release:
+    """Build a sample release that depends on local packages under vendor/.
+
+    ``file:`` dependencies install without a registry, so npm ci works offline.
+    """
+    dependencies = {name: f"file:vendor/{name}" for name in helpers}
+    root = {"name": "slop-agent-sample", "version": "1.0.0"}
+    packages: dict[str, object] = {"": {**root, "dependencies": dependencies}}
+    files: dict[str, str] = {
+        "package.json": json.dumps({**root, "dependencies": dependencies}),
+    }
+    for name in helpers:
+        packages[f"node_modules/{name}"] = {"resolved": f"vendor/{name}", "link": True}
+        packages[f"vendor/{name}"] = {"version": "1.0.0"}
+        files[f"vendor/{name}/package.json"] = json.dumps(
+            {"name": name, "version": "1.0.0", "main": "index.js"}
+        )
+        files[f"vendor/{name}/index.js"] = "module.exports = 1;\n"
+    lock = {
+        "name": "slop-agent-sample",
+        "version": "1.0.0",
+        "lockfileVersion": 3,
+        "requires": True,
+        "packages": packages,
+    }
+    files["package-lock.json"] = json.dumps(lock, indent=2)
+    return build_sample_release(
+        lab.base_dir / "releases", release_id, replace_files=files
+    )
+
+
+def _dependency_logs(caplog: pytest.LogCaptureFixture, release_id: str) -> list[str]:
+    marker = f"release {release_id}: dependencies: "
+    return [
+        record.getMessage().split(marker, 1)[1]
+        for record in caplog.records
+        if marker in record.getMessage()
+    ]
+
+
+def _hidden_lockfile(node_dir: Path, release_id: str) -> os.stat_result:
+    """Stat npm's node_modules/.package-lock.json, which npm ci writes anew."""
+    return (
+        node_dir / "releases" / release_id / "node_modules" / ".package-lock.json"
+    ).stat()
+
+
+def test_dependencies_skipped_reused_or_installed(
+    fleet_lab: FleetLab, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="slopops.fleet.node")
+    node = fleet_lab.add_node(instances=1)
+    fleet = Fleet(fleet_lab.fleet([node], keep_releases=5))
+    app_dir = Path(node.app_dir)
+
+    # The sample app's lockfile lists nothing: no npm ci, no node_modules.
+    assert fleet.deploy_node(node, fleet_lab.release("A")).ok
+    assert _dependency_logs(caplog, "A") == [
+        "npm ci skipped, package-lock.json lists no dependencies"
+    ]
+    assert not (app_dir / "releases" / "A" / "node_modules").exists()
+
+    # First release with dependencies: no kept release to take them from.
+    assert fleet.deploy_node(node, _release_with_helper(fleet_lab, "B", ["one"])).ok
+    logs = _dependency_logs(caplog, "B")
+    assert logs[0] == "no kept release has an identical package-lock.json"
+    assert logs[1].startswith("npm ci --omit=dev")
+    assert (app_dir / "releases" / "B" / "node_modules" / "one").is_symlink()
+    installed = _hidden_lockfile(app_dir, "B")
+
+    # Same lockfile: node_modules is hard-linked from B, npm ci does not run.
+    assert fleet.deploy_node(node, _release_with_helper(fleet_lab, "C", ["one"])).ok
+    assert _dependency_logs(caplog, "C") == [
+        "node_modules hard-linked from release B, identical package-lock.json"
+    ]
+    reused = _hidden_lockfile(app_dir, "C")
+    assert reused.st_ino == installed.st_ino
+    assert reused.st_nlink == 2
+    assert (app_dir / "releases" / "C" / "node_modules" / "one").is_symlink()
+    assert _health(fleet_lab) == "C"
+
+    # Changed dependencies: npm ci runs and writes its own tree.
+    changed = _release_with_helper(fleet_lab, "D", ["one", "two"])
+    assert fleet.deploy_node(node, changed).ok
+    logs = _dependency_logs(caplog, "D")
+    assert logs[0] == "no kept release has an identical package-lock.json"
+    assert logs[1].startswith("npm ci --omit=dev")
+    assert _hidden_lockfile(app_dir, "D").st_ino != installed.st_ino
+    assert (app_dir / "releases" / "D" / "node_modules" / "two").is_symlink()
+    assert _health(fleet_lab) == "D"
+
+    # Back to B's lockfile: C and B are kept and known good, C is newer.
+    assert fleet.deploy_node(node, _release_with_helper(fleet_lab, "E", ["one"])).ok
+    assert _dependency_logs(caplog, "E") == [
+        "node_modules hard-linked from release C, identical package-lock.json"
+    ]
+    assert _hidden_lockfile(app_dir, "E").st_ino == installed.st_ino
+
+
+def test_bad_release_is_not_reused(
+    fleet_lab: FleetLab, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="slopops.fleet.node")
+    node = fleet_lab.add_node(instances=1, listen_timeout_ms=1000)
+    fleet = Fleet(fleet_lab.fleet([node], health_timeout_seconds=4))
+    assert fleet.deploy_node(node, fleet_lab.release("A")).ok
+    crashing = _release_with_helper(fleet_lab, "B", ["one"])
+    crashing = build_sample_release(
+        fleet_lab.base_dir / "crashing",
+        "B",
+        crash_at_start=True,
+        replace_files=_release_files(crashing),
+    )
+    assert not fleet.deploy_node(node, crashing).ok
+    assert fleet_lab.record(node)["bad"] == ["B"]
+    assert fleet.deploy_node(node, _release_with_helper(fleet_lab, "C", ["one"])).ok
+    logs = _dependency_logs(caplog, "C")
+    assert logs[0] == "no kept release has an identical package-lock.json"
+    assert logs[1].startswith("npm ci --omit=dev")
+
+
+def _release_files(release: Release) -> dict[str, str]:
+    """Return the files of a release tarball except release.json."""
+    with tarfile.open(release.tarball, "r:gz") as archive:
+        files = {}
+        for member in archive.getmembers():
+            handle = archive.extractfile(member)
+            if handle is not None and member.name != "release.json":
+                files[member.name] = handle.read().decode()
+    return files
