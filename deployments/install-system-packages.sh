@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the local stack need: sshd for the
-# node fleet and age for decrypting backups by hand. Without root, list them.
+# node fleet and age, which restores run to decrypt dumps. Without root, list
+# them.
 set -euo pipefail
 
 packages=(openssh-server age)

@@ -7,6 +7,7 @@ SlopopsError
     ├── KeyNotFoundError               a backup's key is not in the key store
     ├── KeyExpiredError                a backup's key was destroyed by retention
     ├── PgToolError                    pg_dump or pg_restore is missing or failed
+    ├── AgeNotFoundError               the age binary for restores is not on PATH
     ├── ArchiveVersionError            local pg_restore cannot read the dump
     ├── ExtensionUnavailableError      the restore target lacks an extension
     ├── BackupNotFoundError            no backup matches the request
@@ -78,6 +79,16 @@ class PgToolError(BackupError):
     def __init__(self, program: str, detail: str) -> None:
         self.program = program
         super().__init__(f"{program} failed: {detail}")
+
+
+class AgeNotFoundError(BackupError):
+    """The ``age`` binary, which decrypts dumps during a restore, is not on PATH."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the age binary was not found on PATH; install the Debian package "
+            "age (deployments/install-system-packages.sh does, as root)"
+        )
 
 
 class ArchiveVersionError(BackupError):

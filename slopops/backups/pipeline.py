@@ -75,7 +75,7 @@ class _GzipReader:
         return result
 
 
-class _HashingWriter:
+class HashingWriter:
     """Write to a file while counting and hashing."""
 
     def __init__(self, target: BinaryIO) -> None:
@@ -83,29 +83,13 @@ class _HashingWriter:
         self.digest = hashlib.sha256()
         self.size = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         self._target.write(data)
         self.digest.update(data)
         self.size += len(data)
         return len(data)
 
     def flush(self) -> None:
-        self._target.flush()
-
-
-class _GunzipWriter:
-    """Decompress gzip data written to it, passing plaintext on."""
-
-    def __init__(self, target: _HashingWriter) -> None:
-        self._target = target
-        self._decompressor = zlib.decompressobj(_GZIP_WBITS)
-
-    def write(self, data: bytes) -> int:
-        self._target.write(self._decompressor.decompress(data))
-        return len(data)
-
-    def flush(self) -> None:
-        self._target.write(self._decompressor.flush())
         self._target.flush()
 
 
@@ -131,7 +115,7 @@ def spool_encrypted(
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.touch(mode=0o600)
     with destination.open("wb") as handle:
-        ciphertext = _HashingWriter(handle)
+        ciphertext = HashingWriter(handle)
         pyrage.encrypt_io(reader, ciphertext, list(recipients))
         handle.flush()
     return SpoolResult(
@@ -141,26 +125,3 @@ def spool_encrypted(
         ciphertext_sha256=ciphertext.digest.hexdigest(),
         header=plaintext.header,
     )
-
-
-def decrypt_to_file(
-    source: Path,
-    destination: Path,
-    identity: pyrage.x25519.Identity,
-    *,
-    compression: str | None,
-) -> tuple[int, str]:
-    """Decrypt the age file ``source`` to ``destination``; return its size and sha256.
-
-    Raises:
-        pyrage.DecryptError: the key does not match or the data is damaged.
-    """
-    destination.touch(mode=0o600)
-    with source.open("rb") as encrypted, destination.open("wb") as handle:
-        plaintext = _HashingWriter(handle)
-        writer: _HashingWriter | _GunzipWriter = plaintext
-        if compression == GZIP:
-            writer = _GunzipWriter(plaintext)
-        pyrage.decrypt_io(encrypted, writer, [identity])
-        writer.flush()
-    return plaintext.size, plaintext.digest.hexdigest()

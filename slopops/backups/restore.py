@@ -3,9 +3,9 @@
 Checks that need no download come first: the key still exists, the local
 pg_restore can read the archive, and the target server can create every
 extension the dump uses (pgvector). Only then is the dump downloaded
-(resumable, sha256 checked), decrypted to a mode-0600 file (``pg_restore -j``
-needs a regular file) and restored. Row counts are compared with the
-manifest at the end.
+(resumable, sha256 checked) and decrypted by the age binary in the same
+pass, to a mode-0600 file because ``pg_restore -j`` needs a regular file,
+then restored. Row counts are compared with the manifest at the end.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from slopops.arweave.upload import ProgressCallback
 from slopops.backups import pgtools
 from slopops.backups.catalog import BackupEntry, check_backup_date, list_backups
 from slopops.backups.context import BackupContext, mem0_dsn, open_context
+from slopops.backups.decryptor import DecryptionError, StreamDecryptor, find_age
 from slopops.backups.errors import (
     ArchiveVersionError,
     BackupError,
@@ -51,7 +52,6 @@ from slopops.backups.keys import (
     recipient_key_id,
 )
 from slopops.backups.manifest import Manifest
-from slopops.backups.pipeline import decrypt_to_file
 from slopops.backups.sources import sqlite_row_counts
 
 logger = logging.getLogger(__name__)
@@ -296,30 +296,46 @@ def _download_and_decrypt(
     identity: pyrage.x25519.Identity,
     on_progress: ProgressCallback | None,
 ) -> Path:
+    """Download the dump and decrypt it in the same pass; return the plaintext.
+
+    Each chunk goes to the resumable part file and to age. A resumed download
+    first passes the bytes already in the part file to age, so it too is one
+    pass. The plaintext is returned only after the ciphertext's sha256 and
+    the plaintext's size and sha256 match the manifest. It is deleted on any
+    error.
+
+    Raises:
+        AgeNotFoundError: the age binary is not on PATH.
+        DataMismatchError: the ciphertext's sha256 differs from the manifest.
+        ManifestError: the dump does not decrypt, or the plaintext differs
+            from the manifest.
+    """
+    age_path = find_age()
     work = _work_dir(context)
     encrypted = work / f"{manifest.dump.transaction_id}.dump.age"
     plaintext = work / f"{manifest.dump.transaction_id}.dump"
-    download_file(
-        context.gateway,
-        manifest.dump.transaction_id,
-        encrypted,
-        expected_sha256=manifest.dump.ciphertext_sha256,
-        on_progress=on_progress,
-    )
-    try:
-        size, digest = decrypt_to_file(
+    with StreamDecryptor(
+        identity,
+        plaintext,
+        compression=manifest.source.get("compression"),
+        age_path=age_path,
+    ) as decryptor:
+        download_file(
+            context.gateway,
+            manifest.dump.transaction_id,
             encrypted,
-            plaintext,
-            identity,
-            compression=manifest.source.get("compression"),
+            expected_sha256=manifest.dump.ciphertext_sha256,
+            on_progress=on_progress,
+            sink=decryptor.write,
         )
-    except pyrage.DecryptError as exc:
-        plaintext.unlink(missing_ok=True)
-        raise ManifestError(
-            entry.backup_id, f"the dump does not decrypt ({exc})"
-        ) from exc
-    finally:
-        encrypted.unlink(missing_ok=True)
+        encrypted.unlink()
+        try:
+            size, digest = decryptor.finish()
+        except DecryptionError as exc:
+            raise ManifestError(
+                entry.backup_id, f"the dump does not decrypt ({exc})"
+            ) from exc
+    logger.info("decrypted dump %s: %d bytes", manifest.dump.transaction_id, size)
     if (
         digest != manifest.dump.plaintext_sha256
         or size != manifest.dump.plaintext_bytes
