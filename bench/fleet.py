@@ -18,8 +18,10 @@ It does this twice, with fresh nodes each time:
 - modelled hosts: each node's sshd goes into its own cgroup with a CPU
   quota of ``--node-cpu`` cores, the baseline node included, so everything
   a node runs shares one budget, as on a small host of its own. The default
-  quota is the machine's cores / (batch size + 1), which leaves the share of
-  one node for the deployer. The run is skipped, with the reason printed,
+  quota is the machine's cores / (2 x batch size): a whole batch then uses
+  at most half of the machine, so its nodes never wait for each other's CPU,
+  as separate hosts do not, and the deployer, sshd's network work and the
+  kernel keep the other half. The run is skipped, with the reason printed,
   when cgroup v1 CPU quotas cannot be set.
 
 Needs root (sshd, cgroups) and tools/node_modules (pm2). Options:
@@ -149,9 +151,9 @@ def _print_figures(
 
 
 def _default_node_cpu(nodes: int, batch_size: str) -> float:
-    """Return the machine's cores / (batch size + 1)."""
+    """Return the machine's cores / (2 x batch size)."""
     cores = os.cpu_count() or 1
-    return cores / (batch_count(nodes, batch_size) + 1)
+    return cores / (2 * batch_count(nodes, batch_size))
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
@@ -165,7 +167,7 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         type=float,
         metavar="CORES",
         help="CPU quota of each node in the modelled run, in cores "
-        "(default: this machine's cores / (batch size + 1))",
+        "(default: this machine's cores / (2 x batch size))",
     )
     parser.add_argument(
         "--only",
