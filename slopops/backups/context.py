@@ -8,6 +8,7 @@ from pathlib import Path
 from config import secrets
 from config.settings import Settings
 from slopops.arweave import Gateway, RetryPolicy, Wallet, load_wallet
+from slopops.backups.allocator import limit_arenas
 from slopops.backups.errors import EncryptionNotConfiguredError
 from slopops.backups.keys import KeyStore
 
@@ -57,6 +58,8 @@ def open_context(
         WalletError: the wallet file is missing or unsafe.
     """
     check_encryption(settings)
+    # Before the upload and download threads start; see allocator.py.
+    limit_arenas()
     arweave = settings.arweave
     wallet = load_wallet(settings.resolve(arweave.wallet_path))
     key_store = (

@@ -1,0 +1,43 @@
+"""Bound the number of glibc malloc arenas while backup data moves.
+
+glibc gives each thread that allocates its own arena, up to eight per core.
+The upload, read-back and download threads each handle chunk buffers of a
+few hundred KiB, and freed buffers left behind in several arenas make the
+peak RSS grow with the size of the backup. With two arenas it stays flat:
+in ``python -m bench backups --size-mb 400 --small-mb 40`` the backup's peak
+RSS went from 116 MiB at a 67 MiB database to 136 MiB at 673 MiB by
+default, and from 112 to 116 MiB with two arenas (restore: 114 to 126 MiB,
+against 110 to 116 MiB).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import platform
+
+logger = logging.getLogger(__name__)
+
+# From glibc's malloc.h.
+_M_ARENA_MAX = -8
+ARENAS = 2
+
+
+def limit_arenas(count: int = ARENAS) -> bool:
+    """Let malloc create at most ``count`` arenas; return whether it took effect.
+
+    Arenas made before the call stay, so call it before data-moving threads
+    start. Elsewhere than on glibc this does nothing and returns False.
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    applied = mallopt(_M_ARENA_MAX, count) == 1
+    if not applied:
+        logger.warning("glibc refused to limit malloc arenas to %d", count)
+    return applied
