@@ -27,7 +27,7 @@ def test_limit_takes_effect_on_glibc() -> None:
 
 
 # Eight threads hold blocks below the mmap threshold at the same time, so
-# each wants an arena of its own; malloc_stats() prints one "Arena N:" block
+# each wants an arena of its own. malloc_stats() prints one "Arena N:" block
 # per arena to stderr.
 _ARENA_PROBE = """
 import ctypes, sys, threading
