@@ -24,5 +24,6 @@ RUN cd tools && npm ci --no-audit --no-fund --omit=dev
 RUN mkdir -p .state && chown slopops:slopops .state
 USER slopops
 ENV SLOPOPS_WORKSPACE=/opt/slopmachine-ops \
-    PREFECT_WORKER_QUERY_SECONDS=5
+    PREFECT_WORKER_QUERY_SECONDS=5 \
+    MALLOC_ARENA_MAX=2
 CMD ["prefect", "worker", "start", "--pool", "slopops-process", "--type", "process"]

@@ -1,4 +1,4 @@
-"""Bound the number of glibc malloc arenas while backup data moves.
+"""Bound the number of glibc malloc arenas in a process that moves backups.
 
 glibc gives each thread that allocates its own arena, up to eight per core.
 The upload, read-back and download threads each handle chunk buffers of a
@@ -8,6 +8,10 @@ in ``python -m bench backups --size-mb 400 --small-mb 40`` the backup's peak
 RSS went from 116 MiB at a 67 MiB database to 136 MiB at 673 MiB by
 default, and from 112 to 116 MiB with two arenas (restore: 114 to 126 MiB,
 against 110 to 116 MiB).
+
+The limit applies to the whole process and is never lifted. The worker and
+its image also set ``MALLOC_ARENA_MAX=2``, which glibc reads at start-up and
+which holds even where this call comes too late (see :func:`limit_arenas`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ ARENAS = 2
 
 
 def limit_arenas(count: int = ARENAS) -> bool:
-    """Let malloc create at most ``count`` arenas; return whether it took effect.
+    """Ask malloc to create at most ``count`` arenas; return whether glibc accepted.
 
     Arenas made before the call stay, so call it before data-moving threads
-    start. Elsewhere than on glibc this does nothing and returns False.
+    start. Once a process has had more than eight arenas, glibc has fixed its
+    limit and accepts the request without effect. Elsewhere than on glibc this
+    does nothing and returns False.
     """
     if platform.libc_ver()[0] != "glibc":
         return False

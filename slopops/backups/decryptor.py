@@ -139,7 +139,13 @@ class StreamDecryptor:
         age exits at the first bad header or damaged 64 KiB block, so writes
         after that fail with a broken pipe. The data is dropped so that the
         download can finish and check its sha256, and :meth:`finish` raises.
+
+        Raises:
+            OSError: writing the plaintext failed (a full disk, say). The
+                download stops at once, and its partial file stays for a
+                resume, because fetching the rest would be wasted.
         """
+        self._raise_write_error()
         if self._failed:
             return
         view = memoryview(data)
@@ -149,6 +155,8 @@ class StreamDecryptor:
                 view = view[written:]
                 self._written += written
         except BrokenPipeError:
+            # The reader thread stops age when the plaintext write fails.
+            self._raise_write_error()
             self._failed = True
             logger.warning(
                 "age (pid %d) stopped reading at ciphertext byte %d, so the "
@@ -156,6 +164,10 @@ class StreamDecryptor:
                 self._process.pid,
                 self._written,
             )
+
+    def _raise_write_error(self) -> None:
+        if isinstance(self._reader_error, OSError):
+            raise self._reader_error
 
     def finish(self) -> tuple[int, str]:
         """Wait for age to exit and return the plaintext's size and sha256.

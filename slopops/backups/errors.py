@@ -8,6 +8,7 @@ SlopopsError
     ├── KeyExpiredError                a backup's key was destroyed by retention
     ├── PgToolError                    pg_dump or pg_restore is missing or failed
     ├── AgeNotFoundError               the age binary for restores is not on PATH
+    ├── SpoolWriteError                a restore could not write its spool files
     ├── ArchiveVersionError            local pg_restore cannot read the dump
     ├── ExtensionUnavailableError      the restore target lacks an extension
     ├── BackupNotFoundError            no backup matches the request
@@ -19,6 +20,8 @@ SlopopsError
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from slopops.errors import SlopopsError
 
@@ -88,6 +91,18 @@ class AgeNotFoundError(BackupError):
         super().__init__(
             "the age binary was not found on PATH; install the Debian package "
             "age (deployments/install-system-packages.sh does, as root)"
+        )
+
+
+class SpoolWriteError(BackupError):
+    """A restore could not write the downloaded or decrypted dump to its spool."""
+
+    def __init__(self, spool_dir: Path, error: OSError) -> None:
+        self.spool_dir = spool_dir
+        super().__init__(
+            f"writing the restore's spool in {spool_dir} failed ({error}); free "
+            "space there or point state_dir at a larger disk, then run the "
+            "restore again, which resumes the download from what it has"
         )
 
 

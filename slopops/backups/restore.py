@@ -45,6 +45,7 @@ from slopops.backups.errors import (
     ManifestError,
     PgToolError,
     RowCountMismatchError,
+    SpoolWriteError,
 )
 from slopops.backups.keys import (
     RECIPIENT_KEY_PREFIX,
@@ -309,6 +310,8 @@ def _download_and_decrypt(
         DataMismatchError: the ciphertext's sha256 differs from the manifest.
         ManifestError: the dump does not decrypt, or the plaintext differs
             from the manifest.
+        SpoolWriteError: the part file or the plaintext could not be
+            written; the part file stays for a resume.
     """
     age_path = find_age()
     work = _work_dir(context)
@@ -320,21 +323,24 @@ def _download_and_decrypt(
         compression=manifest.source.get("compression"),
         age_path=age_path,
     ) as decryptor:
-        download_file(
-            context.gateway,
-            manifest.dump.transaction_id,
-            encrypted,
-            expected_sha256=manifest.dump.ciphertext_sha256,
-            on_progress=on_progress,
-            sink=decryptor.write,
-        )
-        encrypted.unlink()
         try:
+            download_file(
+                context.gateway,
+                manifest.dump.transaction_id,
+                encrypted,
+                expected_sha256=manifest.dump.ciphertext_sha256,
+                on_progress=on_progress,
+                sink=decryptor.write,
+            )
+            encrypted.unlink()
             size, digest = decryptor.finish()
         except DecryptionError as exc:
             raise ManifestError(
                 entry.backup_id, f"the dump does not decrypt ({exc})"
             ) from exc
+        except OSError as exc:
+            logger.error("restore of %s: spool write failed: %s", entry.backup_id, exc)
+            raise SpoolWriteError(work, exc) from exc
     logger.info("decrypted dump %s: %d bytes", manifest.dump.transaction_id, size)
     if (
         digest != manifest.dump.plaintext_sha256

@@ -112,6 +112,9 @@ def start_prefect_worker(
     state_dir = state_dir.resolve()
     env = {**(env or {}), **prefect_environment(prefect_home, server_api_url)}
     env["PREFECT_WORKER_QUERY_SECONDS"] = str(WORKER_QUERY_SECONDS)
+    # Flow runs inherit it: backups and restores keep a flat peak RSS with
+    # two malloc arenas (see slopops/backups/allocator.py).
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     argv = [
         prefect_executable(),
         "worker",

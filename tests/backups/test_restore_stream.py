@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import psycopg
@@ -158,6 +160,31 @@ def test_decryptor_writes_private_plaintext(tmp_path) -> None:
     assert destination.read_bytes() == plaintext
     assert destination.stat().st_mode & 0o777 == 0o600
     assert digest == hashlib.sha256(plaintext).hexdigest()
+
+
+def test_decryptor_write_stops_on_full_disk(tmp_path) -> None:
+    identity = pyrage.x25519.Identity.generate()
+    ciphertext = pyrage.encrypt(os.urandom(8 * 1024 * 1024), [identity.to_public()])
+    destination = tmp_path / "plain"
+    step = 256 * 1024
+    accepted = 0
+
+    def full_disk(data: bytes | memoryview) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        with StreamDecryptor(
+            identity, destination, compression=None, age_path=find_age()
+        ) as decryptor:
+            decryptor._plaintext.write = full_disk
+            for start in range(0, len(ciphertext), step):
+                decryptor.write(ciphertext[start : start + step])
+                accepted += 1
+                time.sleep(0.01)
+
+    # The download stops early instead of fetching data it cannot keep.
+    assert accepted < len(ciphertext) // step
+    assert not destination.exists()
 
 
 def test_decryptor_abort_deletes_plaintext(tmp_path) -> None:

@@ -137,6 +137,8 @@ def test_default_stack_lifecycle(stack_dir: Path, tmp_path: Path) -> None:
         assert {item.status for item in again} == {"already running"}
 
         worker_pid = started[1].pid or 0
+        # Flow runs inherit it, so backups keep a flat peak RSS.
+        assert psutil.Process(worker_pid).environ()["MALLOC_ARENA_MAX"] == "2"
         _start_flow_run(config, tmp_path)
         flow_run_pids = _wait_for_flow_run_process(worker_pid, 60)
         pids = [
