@@ -3,11 +3,11 @@
 glibc gives each thread that allocates its own arena, up to eight per core.
 The upload, read-back and download threads each handle chunk buffers of a
 few hundred KiB, and freed buffers left behind in several arenas make the
-peak RSS grow with the size of the backup. With two arenas it stays flat:
-in ``python -m bench backups --size-mb 400 --small-mb 40`` the backup's peak
-RSS went from 116 MiB at a 67 MiB database to 136 MiB at 673 MiB by
-default, and from 112 to 116 MiB with two arenas (restore: 114 to 126 MiB,
-against 110 to 116 MiB).
+peak RSS grow with the size of the backup. With two arenas it stays flat.
+In ``python -m bench backups --size-mb 400 --small-mb 40``, from a 67 MiB
+to a 673 MiB database, the backup's peak RSS went from 116 to 136 MiB by
+default and from 112 to 116 MiB with two arenas. The restore's went from
+114 to 126 MiB, against 110 to 116 MiB.
 
 The limit applies to the whole process and is never lifted. The worker and
 its image also set ``MALLOC_ARENA_MAX=2``, which glibc reads at start-up and
@@ -45,5 +45,5 @@ def limit_arenas(count: int = ARENAS) -> bool:
     mallopt.restype = ctypes.c_int
     applied = mallopt(_M_ARENA_MAX, count) == 1
     if not applied:
-        logger.warning("glibc refused to limit malloc arenas to %d", count)
+        logger.warning("glibc rejected the malloc arena limit of %d", count)
     return applied
