@@ -2,17 +2,21 @@
 
 ``npm ci --omit=dev`` costs CPU time on the node even for an app without
 dependencies, and deploys often ship the same package-lock.json as the
-release before. The deployer reads package.json and package-lock.json from
-the tarball once per release and picks one of four plans:
+release before. The deployer reads the tarball once per release, before the
+upload, and picks one of four plans:
 
 - ``none``: no package-lock.json, so nothing is installed (npm ci needs one);
 - ``skip``: the lockfile lists no packages, package.json declares no
-  dependencies and no install scripts, so npm ci would install nothing;
-- ``reuse``: the lockfile is in sync with package.json and there are no root
-  install scripts, so the node hard-links node_modules from a kept release
+  dependencies and no install scripts, and the tarball has no binding.gyp or
+  node_modules, so npm ci would install nothing;
+- ``reuse``: the lockfile is in sync with package.json and lists no nested
+  node_modules trees. The release has no root install scripts, binding.gyp
+  or node_modules. The node hard-links node_modules from a kept release
   whose package-lock.json is byte-identical, and runs npm ci if none has one;
-- ``install``: anything else, including unreadable files, runs npm ci, which
-  also reports a lockfile out of sync with package.json.
+- ``install``: anything else runs npm ci, which deletes a shipped
+  node_modules first and reports a lockfile out of sync with package.json.
+  Package files that are not valid JSON and a tarball that cannot be read
+  here also get this plan, so the node's own checks report the error.
 
 The node prints one line starting with ``dependencies:`` that names the path
 taken; :class:`slopops.fleet.node.NodeRelease` logs it.
@@ -22,14 +26,18 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import shlex
 import tarfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from slopops.fleet.release import Release
+
+logger = logging.getLogger(__name__)
 
 DependencyMode = Literal["none", "skip", "reuse", "install"]
 
@@ -57,6 +65,8 @@ _INSTALL_SCRIPTS = (
     "dependencies",
 )
 _NPM_CI = "npm ci --omit=dev --no-audit --no-fund"
+# Errors of reading a tarball that is missing, truncated or not gzip.
+_UNREADABLE_TARBALL_ERRORS = (tarfile.TarError, EOFError, zlib.error, OSError)
 
 
 @dataclass(frozen=True)
@@ -70,24 +80,54 @@ class DependencyPlan:
 def plan_dependencies(release: Release) -> DependencyPlan:
     """Read the release's package files and choose how to install its packages.
 
-    The result is cached per tarball path and sha256, so a rollout reads
-    each tarball once however many nodes it deploys to.
+    A tarball that cannot be read here gets the ``install`` plan, so the
+    node's ``tar -xzf`` reports it. The result is cached per tarball path
+    and sha256, so a rollout reads each tarball once however many nodes it
+    deploys to.
     """
     return _plan_for_tarball(str(release.tarball), release.sha256)
+
+
+@dataclass(frozen=True)
+class TarballContents:
+    """Facts about a release tarball's tree that the plan needs."""
+
+    # Whether the tarball has a root node_modules directory or files under it.
+    ships_node_modules: bool = False
+    # Whether the tarball has a binding.gyp at its root.
+    has_binding_gyp: bool = False
 
 
 @functools.lru_cache(maxsize=32)
 def _plan_for_tarball(tarball: str, sha256: str) -> DependencyPlan:
     # sha256 is only part of the cache key: a rebuilt tarball is read again.
-    del sha256
-    files = _read_top_level(Path(tarball), ("package.json", "package-lock.json"))
-    return plan_from_files(files.get("package.json"), files.get("package-lock.json"))
+    try:
+        files, contents = _read_tarball(
+            Path(tarball), ("package.json", "package-lock.json")
+        )
+    except _UNREADABLE_TARBALL_ERRORS as exc:
+        logger.warning(
+            "tarball %s (sha256 %s) is unreadable here, planning npm ci: %s",
+            tarball,
+            sha256,
+            exc,
+        )
+        return DependencyPlan("install", "tarball unreadable here")
+    return plan_from_files(
+        files.get("package.json"), files.get("package-lock.json"), contents
+    )
 
 
 def plan_from_files(
-    package_json: bytes | None, package_lock: bytes | None
+    package_json: bytes | None,
+    package_lock: bytes | None,
+    contents: TarballContents | None = None,
 ) -> DependencyPlan:
-    """Choose the install path from the raw package.json and package-lock.json."""
+    """Choose the install path from the raw package files and the tarball's tree.
+
+    ``contents`` defaults to a tarball without node_modules and binding.gyp.
+    """
+    contents = contents or TarballContents()
     if package_lock is None:
         return DependencyPlan("none", "no package-lock.json, npm ci not run")
     try:
@@ -103,11 +143,28 @@ def plan_from_files(
         return DependencyPlan(
             "install", f"package.json has install scripts {install_scripts}"
         )
+    # npm adds the install script "node-gyp rebuild" when the root has a
+    # binding.gyp and no install or preinstall script, unless package.json
+    # sets "gypfile": false (@npmcli/package-json lib/normalize.js, npm 11.19).
+    if contents.has_binding_gyp and manifest.get("gypfile") is not False:
+        return DependencyPlan(
+            "install", "binding.gyp makes npm run node-gyp rebuild on install"
+        )
+    # npm ci deletes a shipped node_modules, but skip would keep it and
+    # reuse's cp -al would nest the kept tree inside it.
+    if contents.ships_node_modules:
+        return DependencyPlan("install", "the tarball ships node_modules")
     declared = _declared_dependencies(manifest)
     if declared is None:
         return DependencyPlan("install", "package.json has an invalid dependency map")
     if not declared and not _locked_packages(lock):
         return DependencyPlan("skip", "package-lock.json lists no dependencies")
+    nested = _nested_node_modules(lock)
+    if nested:
+        return DependencyPlan(
+            "install",
+            f"package-lock.json has nested node_modules, such as {nested[0]}",
+        )
     if not _lock_matches_manifest(lock, declared):
         return DependencyPlan(
             "install", "package-lock.json does not match package.json"
@@ -194,6 +251,22 @@ def _locked_packages(lock: dict[str, Any]) -> list[str]:
     return list(dependencies) if isinstance(dependencies, dict) else []
 
 
+def _nested_node_modules(lock: dict[str, Any]) -> list[str]:
+    """Return lockfile package keys with a node_modules tree outside the root.
+
+    Workspaces and file: dependencies install into paths such as
+    ``packages/a/node_modules/x``, which reuse does not copy.
+    """
+    packages = lock.get("packages")
+    if not isinstance(packages, dict):
+        return []
+    return [
+        key
+        for key in packages
+        if "node_modules/" in key and not key.startswith("node_modules/")
+    ]
+
+
 def _lock_matches_manifest(lock: dict[str, Any], declared: dict[str, Any]) -> bool:
     """Check that the lockfile's root entry records package.json's dependencies.
 
@@ -210,14 +283,27 @@ def _lock_matches_manifest(lock: dict[str, Any], declared: dict[str, Any]) -> bo
     return locked == declared
 
 
-def _read_top_level(tarball: Path, names: Sequence[str]) -> dict[str, bytes]:
-    """Return the named files at the top of a gzipped tarball, by name."""
+def _read_tarball(
+    tarball: Path, names: Sequence[str]
+) -> tuple[dict[str, bytes], TarballContents]:
+    """Return the named root files of a gzipped tarball and a summary of its tree.
+
+    Raises:
+        tarfile.TarError, EOFError, zlib.error, OSError: The tarball is
+            missing, truncated or not gzip.
+    """
     found: dict[str, bytes] = {}
+    ships_node_modules = False
+    has_binding_gyp = False
     with tarfile.open(tarball, "r:gz") as archive:
         for member in archive:
             name = member.name.removeprefix("./")
+            if name == "node_modules" or name.startswith("node_modules/"):
+                ships_node_modules = True
+            if name == "binding.gyp" and member.isfile():
+                has_binding_gyp = True
             if name in names and member.isfile() and name not in found:
                 handle = archive.extractfile(member)
                 if handle is not None:
                     found[name] = handle.read()
-    return found
+    return found, TarballContents(ships_node_modules, has_binding_gyp)

@@ -20,8 +20,11 @@ import shlex
 TIMEOUT_STATUS = 3
 
 # Arguments: URL, expected release id, deadline in ms, interval in seconds.
-# The release id is read with sed and compared exactly, and the deployer
-# parses the body again as JSON.
+# -q (first, or curl ignores it) skips ~/.curlrc, and --noproxy '*' ignores
+# http_proxy, as Node.js 20's fetch does, so both polls reach the same URL.
+# The poll passes when any "release" string value in the body equals the
+# expected id, nested keys included. The deployer parses the body again as
+# JSON and checks the top-level "release".
 _CURL_LOOP = r"""
 url=$1 expected=$2 interval=$4
 deadline=$(( $(date +%s%3N) + $3 ))
@@ -29,19 +32,22 @@ newline='
 '
 last='no answer'
 while :; do
-  if output=$(curl -sS --max-time 2 -w "$newline%{http_code}" "$url" 2>&1); then
+  if output=$(curl -q --noproxy '*' -sS --max-time 2 -w "$newline%{http_code}" \
+      "$url" 2>&1); then
     code=${output##*$newline}
     body=${output%$newline*}
     last="HTTP $code: $(printf '%s' "$body" | head -c 200)"
     case $code in
       2??)
-        release=$(printf '%s' "$body" |
-          sed -n 's/.*"release"[[:space:]]*:[[:space:]]*"\([^"\\]*\)".*/\1/p' |
-          head -n 1)
-        if [ -z "$expected" ] || [ "$release" = "$expected" ]; then
+        releases=$(printf '%s\n' "$body" |
+          grep -o '"release"[[:space:]]*:[[:space:]]*"[^"\\]*"' |
+          sed 's/.*"\([^"]*\)"$/\1/')
+        if [ -z "$expected" ] ||
+          printf '%s\n' "$releases" | grep -qxF -e "$expected"; then
           printf '%s\n' "$body"
           exit 0
         fi
+        release=$(printf '%s\n' "$releases" | head -n 1)
         last="release \"$release\" answered, expected $expected"
         ;;
     esac

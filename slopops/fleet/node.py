@@ -159,9 +159,11 @@ class NodeRelease:
         return [self._path("releases", name) for name in candidates]
 
     def _install(self, release: Release, candidates: list[str]) -> None:
+        # Planned before the upload, so nothing is left on the node if the
+        # plan raises.
+        plan = plan_dependencies(release)
         upload = self._path(".slopops/uploads", f"{release.release_id}.tar.gz")
         self.connection.put(release.tarball, upload)
-        plan = plan_dependencies(release)
         result = self.connection.run(
             self._install_script(release, upload, plan, candidates),
             check=False,
@@ -183,8 +185,12 @@ class NodeRelease:
                 result.stdout.strip(),
             )
         if result.exit_status != 0:
+            # check=False skips the connection's redaction of stderr.
             raise CommandFailedError(
-                self.node.name, result.command, result.exit_status, result.stderr
+                self.node.name,
+                result.command,
+                result.exit_status,
+                self.connection.redact(result.stderr),
             )
 
     def _install_script(
@@ -428,7 +434,8 @@ class NodeRelease:
         except (ValueError, AttributeError):
             release = None
         body = result.stdout.strip()[:300]
-        # The curl poll matches the release id with sed, so JSON has the last word.
+        # The curl poll accepts the id under any "release" key, nested ones
+        # included, so the top-level value is checked here.
         if expected and release != expected:
             return HealthResult(False, release, f"release {release!r} answered: {body}")
         return HealthResult(True, release, body)

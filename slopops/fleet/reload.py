@@ -67,8 +67,12 @@ def reload_command(pm2_home_export: str, pm2_bin: str, ecosystem: str) -> str:
     api = f'node -e {shlex.quote(_API_RELOAD)} "$pm2_root" {quoted_ecosystem}'
     return (
         f"{pm2_home_export}; "
-        f'pm2_root=$(dirname "$(dirname "$(readlink -f {pm2})")"); '
-        f'if [ -f "$pm2_root/lib/API.js" ] && [ -f "$pm2_root/index.js" ]; then '
+        # command -v finds a bare name on PATH, where readlink -f alone would
+        # resolve it against the working directory.
+        f"pm2_root=; if pm2_path=$(command -v {pm2}); then "
+        f'pm2_root=$(dirname "$(dirname "$(readlink -f "$pm2_path")")"); fi; '
+        f'if [ -n "$pm2_root" ] && [ -f "$pm2_root/lib/API.js" ] && '
+        f'[ -f "$pm2_root/index.js" ]; then '
         f"echo {shlex.quote(API_MARKER)} >&2; {api}; "
         f"else echo {shlex.quote(CLI_MARKER)} >&2; "
         f"{pm2} startOrReload {quoted_ecosystem} --update-env >&2 && {pm2} jlist; fi"

@@ -108,7 +108,7 @@ class SshConnection:
             NodeUnreachableError: The connection dropped.
         """
         timeout = timeout_seconds or self._command_timeout_seconds
-        shown = self._redact(log_as or command)
+        shown = self.redact(log_as or command)
         logger.info("node %s: run %s", self.node.name, shown)
         try:
             result = self._exec(export_env(command, env), shown, timeout)
@@ -120,12 +120,12 @@ class SshConnection:
             "node %s: exit %d stdout=%r stderr=%r",
             self.node.name,
             result.exit_status,
-            self._redact(result.stdout[-2000:]),
-            self._redact(result.stderr[-2000:]),
+            self.redact(result.stdout[-2000:]),
+            self.redact(result.stderr[-2000:]),
         )
         if check and result.exit_status != 0:
             raise CommandFailedError(
-                self.node.name, shown, result.exit_status, self._redact(result.stderr)
+                self.node.name, shown, result.exit_status, self.redact(result.stderr)
             )
         return result
 
@@ -213,7 +213,8 @@ class SshConnection:
             self._sftp_client.get_channel().settimeout(self._command_timeout_seconds)
         return self._sftp_client
 
-    def _redact(self, text: str) -> str:
+    def redact(self, text: str) -> str:
+        """Return ``text`` with every secret of this connection replaced."""
         for secret in self._secrets:
             text = text.replace(secret, _REDACTED)
         return text

@@ -20,7 +20,11 @@ from slopops.stack.process import free_port
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         body = json.dumps({"release": "R1", "pid": 1}).encode()
-        self.send_response(200 if self.path == "/health" else 404)
+        if self.path == "/nested":
+            # The nested "release" comes last, where a greedy match finds it.
+            body = json.dumps({"release": "R1", "build": {"release": "base-7"}})
+            body = body.encode()
+        self.send_response(200 if self.path in ("/health", "/nested") else 404)
         self.send_header("content-type", "application/json")
         self.end_headers()
         self.wfile.write(body)
@@ -58,11 +62,14 @@ def path_variable(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def _poll(
-    command: str, path_variable: str, timeout: float = 30
+    command: str,
+    path_variable: str,
+    timeout: float = 30,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["/bin/sh", "-c", command],
-        env={"PATH": path_variable},
+        env={"PATH": path_variable, **(extra_env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -103,3 +110,21 @@ def test_refused_connection_is_reported(path_variable: str) -> None:
     assert result.returncode == TIMEOUT_STATUS
     # curl and Node.js word the refused connection differently.
     assert "Failed to connect" in result.stderr or "ECONNREFUSED" in result.stderr
+
+
+def test_nested_release_key_passes(health_url: str, path_variable: str) -> None:
+    result = _poll(health_command(f"{health_url}/nested", "R1", 5, 0.1), path_variable)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["release"] == "R1"
+
+
+def test_proxy_variables_are_ignored(health_url: str, path_variable: str) -> None:
+    # Nothing listens on port 9 (discard), so a poll through the proxy fails.
+    proxy = "http://127.0.0.1:9"
+    result = _poll(
+        health_command(f"{health_url}/health", "R1", 2, 0.1),
+        path_variable,
+        extra_env={"http_proxy": proxy, "HTTP_PROXY": proxy, "all_proxy": proxy},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["release"] == "R1"

@@ -16,11 +16,16 @@ import httpx
 import pytest
 
 from slopops.fleet import Fleet
-from slopops.fleet.errors import NoKnownGoodReleaseError, TarballHashMismatchError
+from slopops.fleet.errors import (
+    CommandFailedError,
+    NoKnownGoodReleaseError,
+    TarballHashMismatchError,
+)
 from slopops.fleet.node import NodeRelease
 from slopops.fleet.release import Release, build_sample_release
 from slopops.fleet.reload import API_MARKER, CLI_MARKER
 from slopops.fleet.report import PM2_NOT_RUNNING
+from slopops.fleet.ssh import SshConnector
 from slopops.stack.pm2 import daemon_pid
 from tests.fixtures.fleet import FleetLab
 
@@ -121,6 +126,27 @@ def test_tarball_hash_mismatch_leaves_node_unchanged(fleet_lab: FleetLab) -> Non
     assert rollback.status == "unchanged"
     assert "never switched" in (rollback.detail or "")
     assert fleet_lab.current(node) == "A"
+
+
+def test_non_gzip_tarball_fails_cleanly(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(instances=1)
+    settings = fleet_lab.fleet([node])
+    assert Fleet(settings).deploy_node(node, fleet_lab.release("A")).ok
+    tarball = fleet_lab.base_dir / "releases" / "broken.tar.gz"
+    tarball.write_bytes(b"this is not gzip\n" * 10)
+    broken = Release.from_tarball(tarball)
+    # gzip's message on stderr stands in for a secret, to check the redaction.
+    connector = SshConnector(settings, secrets=["not in gzip format"])
+    with connector.connect(node) as connection:
+        with pytest.raises(CommandFailedError) as info:
+            NodeRelease(connection, Fleet(settings).options).deploy(broken)
+    assert info.value.exit_status != 0
+    assert "***" in info.value.stderr
+    assert "not in gzip format" not in info.value.stderr
+    assert fleet_lab.record(node)["last_deploy"]["outcome"] == "failed"
+    assert os.listdir(Path(node.app_dir) / ".slopops" / "uploads") == []
+    assert fleet_lab.current(node) == "A"
+    assert _health(fleet_lab) == "A"
 
 
 def test_rollback_goes_to_last_known_good(fleet_lab: FleetLab) -> None:
