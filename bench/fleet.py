@@ -18,10 +18,10 @@ It does this twice, with fresh nodes each time:
 - modelled hosts: each node's sshd goes into its own cgroup with a CPU
   quota of ``--node-cpu`` cores, the baseline node included, so everything
   a node runs shares one budget, as on a small host of its own. The default
-  quota is the machine's cores / (2 x batch size): a whole batch then uses
-  at most half of the machine, so its nodes never wait for each other's CPU,
-  as separate hosts do not, and the deployer, sshd's network work and the
-  kernel keep the other half. The run is skipped, with the reason printed,
+  quota is the machine's cores / (2 x batch size). A whole batch then uses
+  at most half of the machine, so its nodes seldom wait for each other's
+  CPU, as separate hosts would not. The deployer, sshd's network work and
+  the kernel keep the other half. The run is skipped, with the reason printed,
   when cgroup v1 CPU quotas cannot be set.
 
 Needs root (sshd, cgroups) and tools/node_modules (pm2). Options:

@@ -53,7 +53,7 @@ def download_file(
     Args:
         sink: Called with every byte of the data in order, from the first,
             also when the download resumes: the bytes already in the part
-            file are read back and passed first. It sees the data before the
+            file are read back and passed first. It receives the data before the
             sha256 is checked, so its output must not be used unless this
             function returns.
 

@@ -10,8 +10,8 @@ default and from 112 to 116 MiB with two arenas. The restore's went from
 114 to 126 MiB, against 110 to 116 MiB.
 
 The limit applies to the whole process and is never lifted. The worker and
-its image also set ``MALLOC_ARENA_MAX=2``, which glibc reads at start-up and
-which holds even where this call comes too late (see :func:`limit_arenas`).
+its image also set ``MALLOC_ARENA_MAX=2``, which glibc reads at start-up, so
+the limit applies even where this call comes too late (see :func:`limit_arenas`).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def test_confined_tree_shares_quota(groups: CpuQuotaGroups) -> None:
         assert sorted(_pids(group)) == sorted([shell.pid, child])
         assert groups.throttled_seconds() >= 0
 
-        # A group with live processes stays, and close says which.
+        # A group with live processes is kept, and close names it in its error.
         with pytest.raises(RuntimeError, match="still have processes"):
             groups.close(timeout_seconds=0.2)
         assert group.exists()

@@ -135,7 +135,7 @@ def test_non_gzip_tarball_fails_cleanly(fleet_lab: FleetLab) -> None:
     tarball = fleet_lab.base_dir / "releases" / "broken.tar.gz"
     tarball.write_bytes(b"this is not gzip\n" * 10)
     broken = Release.from_tarball(tarball)
-    # gzip's message on stderr stands in for a secret, to check the redaction.
+    # gzip's message on stderr is treated as a secret, to check the redaction.
     connector = SshConnector(settings, secrets=["not in gzip format"])
     with connector.connect(node) as connection:
         with pytest.raises(CommandFailedError) as info:

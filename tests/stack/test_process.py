@@ -95,7 +95,7 @@ def test_spawn_cancelled_before_start(tmp_path: Path) -> None:
     assert caught.value.pid is None
 
 
-def test_start_ticks_agree_with_psutil_and_skip_odd_names() -> None:
+def test_start_ticks_match_psutil() -> None:
     # The child names itself with spaces and a ")", which /proc/<pid>/stat
     # shows unescaped inside the parentheses around the name.
     code = (
