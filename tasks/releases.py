@@ -110,10 +110,10 @@ def deploy_nodes(settings: Settings, bundle: Bundle) -> str:
 def verify_nodes(settings: Settings, release: Release) -> str:
     """Check that every node runs the release's node release and is healthy.
 
-    The rollout's failure limit applies here too: nodes off the release or
-    unhealthy within ``fleet.max_failure_percent`` (such as a node whose
-    failed deploy the rollout tolerated) are named in the returned detail,
-    which goes into the promotion's summary artifact, and fail nothing.
+    The rollout's failure limit applies here too. Nodes off the release or
+    unhealthy within ``fleet.max_failure_percent``, such as a node whose
+    failed deploy the rollout tolerated, fail nothing. They are named in the
+    returned detail, which goes into the promotion's summary artifact.
 
     Raises:
         RolloutFailedError: More nodes are off the release or unhealthy than

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -151,18 +151,34 @@ def test_duplicate_names_rejected(tmp_path: Path) -> None:
         Stack([http_service("same"), http_service("same")], tmp_path)
 
 
-def test_reused_pid_never_signalled(tmp_path: Path, stacks: list[Stack]) -> None:
-    port = free_port()
-    stranger = start_listener(port, tmp_path)
+def _legacy_record(pid: int) -> dict[str, object]:
+    # Written before start ticks were kept, with another start time.
+    return {"pid": pid, "create_time": 1.0}
+
+
+def _other_ticks_record(pid: int) -> dict[str, object]:
+    return {
+        "pid": pid,
+        "boot_id": boot_id(),
+        "start_ticks": (start_ticks(pid) or 0) - 1,
+        "create_time": psutil.Process(pid).create_time(),
+    }
+
+
+@pytest.mark.parametrize("make_record", [_legacy_record, _other_ticks_record])
+def test_reused_pid_never_signalled(
+    tmp_path: Path,
+    stacks: list[Stack],
+    make_record: Callable[[int], dict[str, object]],
+) -> None:
+    stranger = start_listener(free_port(), tmp_path)
     try:
         stack = Stack([http_service("alpha")], tmp_path)
         stacks.append(stack)
         records = tmp_path / "records"
         records.mkdir()
-        # A record whose PID now belongs to another process (other start time).
-        (records / "alpha.json").write_text(
-            json.dumps({"pid": stranger, "create_time": 1.0})
-        )
+        # A record whose PID now belongs to another process.
+        (records / "alpha.json").write_text(json.dumps(make_record(stranger)))
 
         assert stack.status()[0].status == "stopped"
         assert stack.down()[0].status == "not running"
@@ -182,30 +198,6 @@ def test_record_survives_boot_time_jitter(tmp_path: Path, stacks: list[Stack]) -
     path.write_text(json.dumps(record))
 
     assert stack.status()[0].pid == status.pid
-
-
-def test_record_of_other_start_ticks_is_stale(
-    tmp_path: Path, stacks: list[Stack]
-) -> None:
-    port = free_port()
-    stranger = start_listener(port, tmp_path)
-    try:
-        stack = Stack([http_service("alpha")], tmp_path)
-        stacks.append(stack)
-        records = tmp_path / "records"
-        records.mkdir()
-        record = {
-            "pid": stranger,
-            "boot_id": boot_id(),
-            "start_ticks": start_ticks(stranger) - 1,
-            "create_time": psutil.Process(stranger).create_time(),
-        }
-        (records / "alpha.json").write_text(json.dumps(record))
-
-        assert stack.status()[0].status == "stopped"
-        assert alive([stranger]) == [stranger]
-    finally:
-        stop_pid(stranger)
 
 
 def test_down_stops_services_left_out_later(
