@@ -1,6 +1,7 @@
 'use strict';
 // Sample agent node: answers GET /health with the release id of its own
 // directory. release.json is written into the release when it is built.
+const cluster = require('cluster');
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
@@ -33,8 +34,14 @@ server.listen(port, host, () => {
   }
 });
 
-// PM2 sends SIGINT before it stops a worker: finish open requests first.
+// PM2 sends SIGINT before it stops a worker. A cluster worker that exits right
+// after server.close() can strand a connection the primary already passed to it.
+// worker.disconnect() waits for the primary's ack and hands such connections back.
 process.on('SIGINT', () => {
-  server.close(() => process.exit(0));
   setTimeout(() => process.exit(0), 2000).unref();
+  if (cluster.isWorker) {
+    cluster.worker.disconnect();
+  } else {
+    server.close(() => process.exit(0));
+  }
 });
