@@ -51,7 +51,7 @@ from slopops.fleet.report import (
     Health,
     NodeOutcome,
 )
-from slopops.fleet.ssh import CommandResult, SshConnection
+from slopops.fleet.ssh import Checkpoint, CommandResult, SshConnection
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ _INSTALL_STEPS = {
 }
 # Exit status of the status command when no PM2 daemon runs for PM2_HOME.
 _NO_DAEMON_STATUS = 66
+# Line that separates the reload's output from the health poll's.
+_HEALTH_CHECKPOINT = "slopops: reload done, health check follows"
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,8 @@ class NodeRelease:
         record = self.read_record()
         release_id = release.release_id
         record.last_deploy = LastDeploy(release_id, record.current)
-        self._run(f"mkdir -p {self._q('releases')} {self._q('.slopops/uploads')}")
+        self.connection.makedirs(self._path("releases"))
+        self.connection.makedirs(self._path(".slopops/uploads"))
         self.write_record(record)
         try:
             if not (record.current == release_id and self._exists(release_id)):
@@ -221,37 +224,61 @@ class NodeRelease:
             f"rm -rf {final}; mv {partial} {final}"
         )
 
-    def _switch_and_reload(self, release_id: str) -> list[str]:
-        """Point ``current`` at a release, reload PM2; return fork mode warnings.
+    def _switch_and_check(self, release_id: str) -> tuple[list[str], HealthResult]:
+        """Point ``current`` at a release, reload PM2 and poll its health.
 
-        rename(2) replaces the link in one step, so readers see the old or
-        the new target. The process list is read in the same command, to
-        find apps in fork mode (see slopops.fleet.reload).
+        Returns the fork mode warnings and the health result. A switch or
+        reload that fails or hangs gives an unhealthy result. The three steps
+        run as one SSH command, because sshd starts every command in the
+        user's shell, which can read start-up files such as ``~/.bashrc``.
+        The reload keeps the fleet's command timeout, and the poll after the
+        checkpoint line gets the health timeout plus 30 s.
         """
         link = self._q("current")
         temporary = self._q(".slopops/current.tmp")
         target = shlex.quote(posixpath.join("releases", release_id))
         ecosystem = posixpath.join(self.app_dir, "current", self.node.ecosystem_file)
         reload = reload_command(self._pm2_home_export(), self.node.pm2_bin, ecosystem)
-        result = self._run(
-            f"ln -sfn {target} {temporary} && mv -Tf {temporary} {link} && "
-            f"{{ {reload}; }}"
+        timeout = self.options.health_timeout_seconds
+        poll = self._health_command(release_id, timeout)
+        marker = shlex.quote(_HEALTH_CHECKPOINT)
+        checkpoint = Checkpoint(
+            _HEALTH_CHECKPOINT, timeout + 30, self._health_shown(release_id)
         )
-        for line in result.stderr.splitlines():
+        try:
+            result = self.connection.run(
+                f"ln -sfn {target} {temporary} && mv -Tf {temporary} {link} && "
+                f"{{ {reload}; }} && {{ echo {marker}; echo {marker} >&2; {poll}; }}",
+                check=False,
+                log_as=f"switch to release {release_id} and reload PM2",
+                checkpoint=checkpoint,
+            )
+        except CommandTimeoutError as exc:
+            return [], HealthResult(False, None, str(exc))
+        reload_out, found, health_out = result.stdout.partition(
+            f"{_HEALTH_CHECKPOINT}\n"
+        )
+        reload_err, _, health_err = result.stderr.partition(f"{_HEALTH_CHECKPOINT}\n")
+        if not found:
+            error = CommandFailedError(
+                self.node.name,
+                result.command,
+                result.exit_status,
+                self.connection.redact(reload_err),
+            )
+            return [], HealthResult(False, None, str(error))
+        for line in reload_err.splitlines():
             if line.startswith(RELOAD_MARKER_PREFIX):
                 logger.info("node %s: %s", self.node.name, line)
-        return self._fork_mode_warnings(result.stdout)
+        warnings = self._fork_mode_warnings(reload_out)
+        return warnings, self._health_result(
+            release_id, result.exit_status, health_out, health_err
+        )
 
     def _reload_and_confirm(
         self, record: ReleaseRecord, release_id: str
     ) -> NodeOutcome:
-        warnings: list[str] = []
-        try:
-            warnings = self._switch_and_reload(release_id)
-            result = self.wait_healthy(release_id)
-        except (CommandFailedError, CommandTimeoutError) as exc:
-            # A reload that fails or hangs is a failed release: go back.
-            result = HealthResult(False, None, str(exc))
+        warnings, result = self._switch_and_check(release_id)
         if result.healthy:
             record.mark_healthy(release_id)
             assert record.last_deploy is not None
@@ -312,11 +339,7 @@ class NodeRelease:
     def _switch_back(self, record: ReleaseRecord, target: str) -> HealthResult:
         record.current = target
         self.write_record(record)
-        try:
-            self._switch_and_reload(target)
-        except (CommandFailedError, CommandTimeoutError) as exc:
-            return HealthResult(False, None, str(exc))
-        return self.wait_healthy(target)
+        return self._switch_and_check(target)[1]
 
     # -- rollback ------------------------------------------------------------
 
@@ -406,34 +429,43 @@ class NodeRelease:
 
     # -- PM2 and health ------------------------------------------------------
 
-    def wait_healthy(self, release_id: str) -> HealthResult:
-        """Poll the health URL from the node until it returns ``release_id``."""
-        return self._health(release_id, self.options.health_timeout_seconds)
-
     def probe(self) -> HealthResult:
         """Check the health URL once, accepting any release."""
         return self._health("", 0)
 
     def _health(self, expected: str, timeout_seconds: float) -> HealthResult:
-        command = health_command(
+        result = self.connection.run(
+            self._health_command(expected, timeout_seconds),
+            check=False,
+            timeout_seconds=timeout_seconds + 30,
+            log_as=self._health_shown(expected),
+        )
+        return self._health_result(
+            expected, result.exit_status, result.stdout, result.stderr
+        )
+
+    def _health_command(self, expected: str, timeout_seconds: float) -> str:
+        return health_command(
             self.node.health_url,
             expected,
             timeout_seconds,
             self.options.health_interval_seconds,
         )
-        result = self.connection.run(
-            command,
-            check=False,
-            timeout_seconds=timeout_seconds + 30,
-            log_as=f"health check of {self.node.health_url} for {expected or 'any'}",
-        )
-        if result.exit_status != 0:
-            return HealthResult(False, None, result.stderr.strip()[-300:] or "failed")
+
+    def _health_shown(self, expected: str) -> str:
+        return f"health check of {self.node.health_url} for {expected or 'any'}"
+
+    def _health_result(
+        self, expected: str, exit_status: int, stdout: str, stderr: str
+    ) -> HealthResult:
+        """Turn the health poll's exit status and output into a result."""
+        if exit_status != 0:
+            return HealthResult(False, None, stderr.strip()[-300:] or "failed")
         try:
-            release = str(json.loads(result.stdout).get("release"))
+            release = str(json.loads(stdout).get("release"))
         except (ValueError, AttributeError):
             release = None
-        body = result.stdout.strip()[:300]
+        body = stdout.strip()[:300]
         # The curl poll accepts the id under any "release" key, nested ones
         # included, so the top-level value is checked here.
         if expected and release != expected:
@@ -507,8 +539,7 @@ class NodeRelease:
     # -- helpers -------------------------------------------------------------
 
     def _exists(self, release_id: str) -> bool:
-        path = self._q(posixpath.join("releases", release_id))
-        return self._run(f"test -d {path}", check=False).exit_status == 0
+        return self.connection.is_dir(self._path("releases", release_id))
 
     def _path(self, *parts: str) -> str:
         return posixpath.join(self.app_dir, *parts)

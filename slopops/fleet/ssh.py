@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import base64
 import logging
+import posixpath
 import select
 import shlex
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -49,6 +51,19 @@ class CommandResult:
     exit_status: int
     stdout: str
     stderr: str
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A line that a command prints on stdout when its first part is done.
+
+    The command's own timeout covers the first part, up to this line. The
+    rest, named ``log_as`` in errors, then has ``timeout_seconds``.
+    """
+
+    line: str
+    timeout_seconds: float
+    log_as: str
 
 
 def known_hosts_entry(host: str, port: int) -> str:
@@ -88,6 +103,7 @@ class SshConnection:
         check: bool = True,
         timeout_seconds: float | None = None,
         log_as: str | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> CommandResult:
         """Run a shell command on the node and return its status and output.
 
@@ -101,6 +117,8 @@ class SshConnection:
                 fleet's ``command_timeout_seconds``.
             log_as: Short text logged and used in errors in place of a long
                 command.
+            checkpoint: A line that ends the command's first part and starts
+                a second timeout for the rest.
 
         Raises:
             CommandTimeoutError: The command did not finish in time.
@@ -111,7 +129,7 @@ class SshConnection:
         shown = self.redact(log_as or command)
         logger.info("node %s: run %s", self.node.name, shown)
         try:
-            result = self._exec(export_env(command, env), shown, timeout)
+            result = self._exec(export_env(command, env), shown, timeout, checkpoint)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise NodeUnreachableError(
                 self.node.name, self.node.host, str(exc)
@@ -129,7 +147,13 @@ class SshConnection:
             )
         return result
 
-    def _exec(self, script: str, shown: str, timeout: float) -> CommandResult:
+    def _exec(
+        self,
+        script: str,
+        shown: str,
+        timeout: float,
+        checkpoint: Checkpoint | None = None,
+    ) -> CommandResult:
         transport = self._client.get_transport()
         if transport is None or not transport.is_active():
             raise NodeUnreachableError(
@@ -137,11 +161,18 @@ class SshConnection:
             )
         channel = transport.open_session(timeout=timeout)
         deadline = time.monotonic() + timeout
+        mark = f"{checkpoint.line}\n".encode() if checkpoint else None
         stdout, stderr = bytearray(), bytearray()
         try:
             channel.exec_command(script)
             while True:
                 _drain(channel, stdout, stderr)
+                if checkpoint and mark and mark in stdout:
+                    # The first part is done: the rest gets its own timeout.
+                    mark = None
+                    shown = self.redact(checkpoint.log_as)
+                    timeout = checkpoint.timeout_seconds
+                    deadline = time.monotonic() + timeout
                 if channel.exit_status_ready() and not _pending(channel):
                     break
                 remaining = deadline - time.monotonic()
@@ -192,6 +223,35 @@ class SshConnection:
             sftp.posix_rename(temporary, remote_path)
         except (OSError, paramiko.SSHException, EOFError) as exc:
             raise TransferError(self.node.name, remote_path, str(exc)) from exc
+
+    def makedirs(self, remote_path: str) -> None:
+        """Create a remote directory and its missing parents over SFTP."""
+        try:
+            sftp = self._sftp()
+            missing: list[str] = []
+            path = posixpath.normpath(remote_path)
+            while path not in ("/", "", ".") and not self._is_dir(sftp, path):
+                missing.append(path)
+                path = posixpath.dirname(path)
+            for directory in reversed(missing):
+                sftp.mkdir(directory)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise TransferError(self.node.name, remote_path, str(exc)) from exc
+
+    def is_dir(self, remote_path: str) -> bool:
+        """Return whether a remote path is a directory, following links."""
+        try:
+            return self._is_dir(self._sftp(), remote_path)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise TransferError(self.node.name, remote_path, str(exc)) from exc
+
+    @staticmethod
+    def _is_dir(sftp: paramiko.SFTPClient, remote_path: str) -> bool:
+        try:
+            mode = sftp.stat(remote_path).st_mode
+        except FileNotFoundError:
+            return False
+        return mode is not None and stat.S_ISDIR(mode)
 
     def listdir(self, remote_path: str) -> list[str]:
         """Return the names in a remote directory over SFTP."""

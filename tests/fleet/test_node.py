@@ -58,6 +58,31 @@ def test_deploy_switches_and_records(
     assert f"node {node.name}: {API_MARKER}" in caplog.messages
 
 
+def test_deploy_and_rollback_command_count(
+    fleet_lab: FleetLab, caplog: pytest.LogCaptureFixture
+) -> None:
+    # sshd starts each command in the user's shell, which can read start-up
+    # files, so a deploy runs two and a rollback one. Directories and records
+    # go over SFTP, which starts no shell with internal-sftp.
+    node = fleet_lab.add_node(instances=1)
+    fleet = Fleet(fleet_lab.fleet([node]))
+    assert fleet.deploy_node(node, fleet_lab.release("A")).ok
+    caplog.set_level(logging.INFO, logger="slopops.fleet.ssh")
+    caplog.clear()
+    assert fleet.deploy_node(node, fleet_lab.release("B")).ok
+    prefix = f"node {node.name}: run "
+    deploy_runs = [m for m in caplog.messages if m.startswith(prefix)]
+    assert deploy_runs == [
+        f"{prefix}check sha256, unpack and skip npm ci of release B",
+        f"{prefix}switch to release B and reload PM2",
+    ]
+    caplog.clear()
+    assert fleet.rollback_node(node).status == "rolled_back"
+    rollback_runs = [m for m in caplog.messages if m.startswith(prefix)]
+    assert rollback_runs == [f"{prefix}switch to release A and reload PM2"]
+    assert _health(fleet_lab) == "A"
+
+
 def test_npm_ci_failure_leaves_node_unchanged(fleet_lab: FleetLab) -> None:
     node = fleet_lab.add_node(instances=1)
     fleet = Fleet(fleet_lab.fleet([node]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +14,9 @@ from slopops.fleet.errors import (
     CommandTimeoutError,
     HostKeyError,
     NodeUnreachableError,
+    TransferError,
 )
-from slopops.fleet.ssh import SshConnector
+from slopops.fleet.ssh import Checkpoint, SshConnector
 from slopops.stack.process import free_port
 from slopops.stack.sshd import generate_key, start_node_sshd
 from tests.fixtures.fleet import FleetLab
@@ -76,6 +78,53 @@ def test_command_timeout(fleet_lab: FleetLab) -> None:
         with pytest.raises(CommandTimeoutError, match="did not finish in 0.5 s"):
             connection.run("sleep 10", timeout_seconds=0.5)
     assert time.monotonic() - started < 5
+
+
+def test_checkpoint_starts_second_timeout(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    connector = SshConnector(fleet_lab.fleet([node]))
+    checkpoint = Checkpoint("part one done", 5, "part two")
+    with connector.connect(node) as connection:
+        # 3.5 s in all: more than the first timeout, but each part fits its own.
+        result = connection.run(
+            "sleep 1; echo 'part one done'; sleep 2.5; echo end",
+            timeout_seconds=3,
+            checkpoint=checkpoint,
+        )
+        assert result.stdout == "part one done\nend\n"
+        with pytest.raises(
+            CommandTimeoutError, match="'part one' did not finish in 0.5 s"
+        ):
+            connection.run(
+                "sleep 10; echo 'part one done'",
+                timeout_seconds=0.5,
+                log_as="part one",
+                checkpoint=checkpoint,
+            )
+        short = Checkpoint("part one done", 0.5, "part two")
+        with pytest.raises(
+            CommandTimeoutError, match="'part two' did not finish in 0.5 s"
+        ):
+            connection.run(
+                "echo 'part one done'; sleep 10", timeout_seconds=5, checkpoint=short
+            )
+
+
+def test_makedirs_and_is_dir(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    connector = SshConnector(fleet_lab.fleet([node]))
+    target = Path(node.app_dir) / "one" / "two words"
+    with connector.connect(node) as connection:
+        connection.makedirs(str(target))
+        # A second call finds every directory present and creates nothing.
+        connection.makedirs(str(target))
+        assert target.is_dir()
+        assert connection.is_dir(str(target))
+        (target / "file").write_text("")
+        assert not connection.is_dir(str(target / "file"))
+        assert not connection.is_dir(str(target / "missing"))
+        with pytest.raises(TransferError, match="file/below"):
+            connection.makedirs(str(target / "file" / "below"))
 
 
 def test_failed_command_raises_with_stderr(fleet_lab: FleetLab) -> None:
