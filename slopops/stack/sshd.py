@@ -5,6 +5,13 @@ its own loopback address (127.0.0.2, 127.0.0.3, ...) and port. sshd must run
 as root. It reads keys from a temporary directory, hence ``StrictModes no``.
 ``MaxStartups 50:30:100`` lets 20 and more connections start at once (the
 default 10:30:100 drops some).
+
+Each sshd gives its sessions a home directory of their own,
+``<base_dir>/home`` seeded from /etc/skel, as separate hosts would have.
+sshd starts every command in the user's shell, and Debian's bash reads
+~/.bashrc then. A shared home would make every node run this machine's
+~/.bashrc, and the nodes would contend for whatever it locks (pyenv's
+rehash lock, for one).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ MaxStartups 50:30:100
 MaxSessions 50
 Subsystem sftp internal-sftp
 LogLevel INFO
+SetEnv "HOME={home}"
 """
 
 
@@ -117,6 +125,7 @@ def start_sshd(
     _PRIVILEGE_SEPARATION_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
     host_key_path = base_dir / "ssh_host_ed25519_key"
     host_key = generate_key(host_key_path, comment=f"sshd-{address}")
+    home = _make_home(base_dir / "home")
     config_path = base_dir / "sshd_config"
     config_path.write_text(
         _CONFIG.format(
@@ -125,6 +134,7 @@ def start_sshd(
             host_key=host_key_path,
             pid_file=base_dir / "sshd.pid",
             authorized_keys=authorized_keys,
+            home=home,
         )
     )
     process = spawn(
@@ -171,6 +181,24 @@ def start_node_sshd(
     server = start_sshd(state_dir, address, authorized_keys, port=port)
     add_known_host(known_hosts, server)
     return server
+
+
+def _make_home(home: Path) -> Path:
+    """Create a node's home directory from /etc/skel unless it exists."""
+    if '"' in str(home):
+        # The value goes inside double quotes in sshd_config.
+        raise ValueError(
+            f"node home {str(home)!r} contains a double quote; "
+            "use a base directory without one"
+        )
+    if not home.exists():
+        skeleton = Path("/etc/skel")
+        if skeleton.is_dir():
+            shutil.copytree(skeleton, home, symlinks=True)
+        else:
+            home.mkdir(parents=True)
+        home.chmod(0o755)
+    return home
 
 
 def _check_can_run(address: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -125,6 +126,20 @@ def test_makedirs_and_is_dir(fleet_lab: FleetLab) -> None:
         assert not connection.is_dir(str(target / "missing"))
         with pytest.raises(TransferError, match="file/below"):
             connection.makedirs(str(target / "file" / "below"))
+
+
+def test_each_node_has_its_own_home(fleet_lab: FleetLab) -> None:
+    nodes = [fleet_lab.add_node() for _ in range(2)]
+    connector = SshConnector(fleet_lab.fleet(nodes))
+    homes = []
+    for node in nodes:
+        with connector.connect(node) as connection:
+            homes.append(connection.run('printf %s "$HOME"').stdout)
+    assert homes[0] != homes[1]
+    for home in homes:
+        assert home != os.path.expanduser("~")
+        assert Path(home).is_dir()
+        assert Path(home).is_relative_to(fleet_lab.base_dir)
 
 
 def test_failed_command_raises_with_stderr(fleet_lab: FleetLab) -> None:
