@@ -464,3 +464,37 @@ def _release_files(release: Release) -> dict[str, str]:
             if handle is not None and member.name != "release.json":
                 files[member.name] = handle.read().decode()
     return files
+
+
+def _pm2_wrapper(lab: FleetLab, name: str, body: str, real_pm2: str) -> str:
+    """Write a pm2 wrapper that runs ``body`` first, then the real pm2."""
+    wrapper = lab.base_dir / name
+    wrapper.write_text(f'#!/bin/sh\n{body}\nexec {real_pm2} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+def test_failed_reload_error_names_it(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(instances=1)
+    assert Fleet(fleet_lab.fleet([node])).deploy_node(node, fleet_lab.release("A")).ok
+    wrapper = _pm2_wrapper(
+        fleet_lab,
+        "failing-pm2",
+        f'case "$(readlink {node.app_dir}/current)" in\n'
+        '  releases/B) [ "$1" = startOrReload ] && '
+        "{ echo 'pm2 error: ecosystem rejected' >&2; exit 7; } ;;\n"
+        "esac",
+        node.pm2_bin,
+    )
+    failing = node.model_copy(update={"pm2_bin": wrapper})
+    fleet = Fleet(fleet_lab.fleet([failing]))
+    outcome = fleet.deploy_node(failing, fleet_lab.release("B"))
+    assert outcome.status == "failed"
+    error = outcome.error or ""
+    assert "switch to release B and reload PM2" in error
+    assert "exited with 7" in error
+    assert "pm2 error: ecosystem rejected" in error
+    assert outcome.release == "A"
+    assert outcome.health == "healthy"
+    assert fleet_lab.current(node) == "A"
+    assert _health(fleet_lab) == "A"

@@ -128,6 +128,22 @@ def test_makedirs_and_is_dir(fleet_lab: FleetLab) -> None:
             connection.makedirs(str(target / "file" / "below"))
 
 
+def test_makedirs_relative_path(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    connector = SshConnector(fleet_lab.fleet([node]))
+    with connector.connect(node) as connection:
+        # SFTP resolves a relative path against the login directory, as the
+        # shell of run() does.
+        cwd = connection.run("pwd").stdout.strip()
+        relative = f"slopops-makedirs-test-{os.getpid()}/a/b"
+        try:
+            connection.makedirs(relative)
+            assert connection.is_dir(relative)
+            assert Path(cwd, relative).is_dir()
+        finally:
+            connection.run(f"rm -rf slopops-makedirs-test-{os.getpid()}")
+
+
 def test_each_node_has_its_own_home(fleet_lab: FleetLab) -> None:
     nodes = [fleet_lab.add_node() for _ in range(2)]
     connector = SshConnector(fleet_lab.fleet(nodes))
