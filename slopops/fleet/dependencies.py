@@ -64,7 +64,8 @@ _INSTALL_SCRIPTS = (
     "postprepare",
     "dependencies",
 )
-_NPM_CI = "npm ci --omit=dev --no-audit --no-fund"
+# The notifier would ask the registry for npm's latest version on each run.
+_NPM_CI = "npm ci --omit=dev --no-audit --no-fund --no-update-notifier"
 # Errors of reading a tarball that is missing, truncated or not gzip.
 _UNREADABLE_TARBALL_ERRORS = (tarfile.TarError, EOFError, zlib.error, OSError)
 

@@ -100,12 +100,16 @@ class CommandFailedError(FleetError):
 class TransferError(FleetError):
     """An SFTP upload to, or download from, a node failed."""
 
-    def __init__(self, node: str, path: str, reason: str) -> None:
+    def __init__(
+        self,
+        node: str,
+        path: str,
+        reason: str,
+        fix: str = "check the directory exists and the SSH user may write to it",
+    ) -> None:
         self.path = path
         super().__init__(
-            node,
-            f"node {node!r}: SFTP transfer of {path!r} failed: {reason}; check the "
-            "directory exists and the SSH user may write to it",
+            node, f"node {node!r}: SFTP transfer of {path!r} failed: {reason}; {fix}"
         )
 
 

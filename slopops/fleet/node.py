@@ -25,6 +25,7 @@ import logging
 import posixpath
 import shlex
 from dataclasses import dataclass
+from secrets import token_hex
 
 from config.settings import FleetSettings
 from slopops.errors import SlopopsError
@@ -66,7 +67,7 @@ _INSTALL_STEPS = {
 }
 # Exit status of the status command when no PM2 daemon runs for PM2_HOME.
 _NO_DAEMON_STATUS = 66
-# Line that separates the reload's output from the health poll's.
+# Start of the line that separates the reload's output from the health poll's.
 _HEALTH_CHECKPOINT = "slopops: reload done, health check follows"
 
 
@@ -241,10 +242,10 @@ class NodeRelease:
         reload = reload_command(self._pm2_home_export(), self.node.pm2_bin, ecosystem)
         timeout = self.options.health_timeout_seconds
         poll = self._health_command(release_id, timeout)
-        marker = shlex.quote(_HEALTH_CHECKPOINT)
-        checkpoint = Checkpoint(
-            _HEALTH_CHECKPOINT, timeout + 30, self._health_shown(release_id)
-        )
+        # A random part, so no output of the reload can pass for the line.
+        line = f"{_HEALTH_CHECKPOINT} {token_hex(8)}"
+        marker = shlex.quote(line)
+        checkpoint = Checkpoint(line, timeout + 30, self._health_shown(release_id))
         try:
             result = self.connection.run(
                 f"ln -sfn {target} {temporary} && mv -Tf {temporary} {link} && "
@@ -255,10 +256,8 @@ class NodeRelease:
             )
         except CommandTimeoutError as exc:
             return [], HealthResult(False, None, str(exc))
-        reload_out, found, health_out = result.stdout.partition(
-            f"{_HEALTH_CHECKPOINT}\n"
-        )
-        reload_err, _, health_err = result.stderr.partition(f"{_HEALTH_CHECKPOINT}\n")
+        reload_out, found, health_out = result.stdout.partition(f"{line}\n")
+        reload_err, _, health_err = result.stderr.partition(f"{line}\n")
         if not found:
             error = CommandFailedError(
                 self.node.name,
@@ -459,6 +458,8 @@ class NodeRelease:
         self, expected: str, exit_status: int, stdout: str, stderr: str
     ) -> HealthResult:
         """Turn the health poll's exit status and output into a result."""
+        stdout = self.connection.redact(stdout)
+        stderr = self.connection.redact(stderr)
         if exit_status != 0:
             return HealthResult(False, None, stderr.strip()[-300:] or "failed")
         try:

@@ -225,7 +225,14 @@ class SshConnection:
             raise TransferError(self.node.name, remote_path, str(exc)) from exc
 
     def makedirs(self, remote_path: str) -> None:
-        """Create a remote directory and its missing parents over SFTP."""
+        """Create a remote directory and its missing parents over SFTP.
+
+        Like ``mkdir -p``, a directory that appears meanwhile is no error.
+
+        Raises:
+            TransferError: A directory cannot be created, or a part of the
+                path exists and is not a directory.
+        """
         try:
             sftp = self._sftp()
             missing: list[str] = []
@@ -234,9 +241,30 @@ class SshConnection:
                 missing.append(path)
                 path = posixpath.dirname(path)
             for directory in reversed(missing):
-                sftp.mkdir(directory)
+                self._mkdir(sftp, directory)
         except (OSError, paramiko.SSHException, EOFError) as exc:
             raise TransferError(self.node.name, remote_path, str(exc)) from exc
+
+    def _mkdir(self, sftp: paramiko.SFTPClient, directory: str) -> None:
+        try:
+            sftp.mkdir(directory)
+        except OSError:
+            # SFTP reports most mkdir failures as a bare "Failure", so the
+            # path is checked again to tell what went wrong.
+            try:
+                mode = sftp.stat(directory).st_mode
+            except OSError:
+                mode = None
+            if mode is None:
+                raise
+            if stat.S_ISDIR(mode):
+                return
+            raise TransferError(
+                self.node.name,
+                directory,
+                "the path exists and is not a directory",
+                fix="move that file away, or choose another app_dir",
+            ) from None
 
     def is_dir(self, remote_path: str) -> bool:
         """Return whether a remote path is a directory, following links."""

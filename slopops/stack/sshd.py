@@ -6,8 +6,9 @@ as root. It reads keys from a temporary directory, hence ``StrictModes no``.
 ``MaxStartups 50:30:100`` lets 20 and more connections start at once (the
 default 10:30:100 drops some).
 
-Each sshd gives its sessions a home directory of their own,
+Each sshd gives root's sessions a home directory of their own,
 ``<base_dir>/home`` seeded from /etc/skel, as separate hosts would have.
+Other users keep the home that the password database names.
 sshd starts every command in the user's shell, and Debian's bash reads
 ~/.bashrc then. A shared home would make every node run this machine's
 ~/.bashrc, and the nodes would contend for whatever it locks (pyenv's
@@ -46,7 +47,9 @@ MaxStartups 50:30:100
 MaxSessions 50
 Subsystem sftp internal-sftp
 LogLevel INFO
-SetEnv "HOME={home}"
+# Match lasts to the end of the file, so it stays last.
+Match User root
+    SetEnv "HOME={home}"
 """
 
 

@@ -305,6 +305,17 @@ def test_app_dir_without_write_permission(
     assert fleet_lab.record(node)["current"] == "A"
 
 
+def test_other_users_keep_their_home(
+    fleet_lab: FleetLab, unprivileged_user: str
+) -> None:
+    # The node's own home, owned by root, goes to root's sessions only.
+    node = fleet_lab.add_node()
+    limited = node.model_copy(update={"user": unprivileged_user})
+    with SshConnector(fleet_lab.fleet([limited])).connect(limited) as connection:
+        home = connection.run('printf %s "$HOME"').stdout
+    assert home == pwd.getpwnam(unprivileged_user).pw_dir
+
+
 def test_hanging_reload_goes_back(
     fleet_lab: FleetLab, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -498,3 +509,44 @@ def test_failed_reload_error_names_it(fleet_lab: FleetLab) -> None:
     assert outcome.health == "healthy"
     assert fleet_lab.current(node) == "A"
     assert _health(fleet_lab) == "A"
+
+
+def test_reload_output_cannot_fake_checkpoint(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(instances=1)
+    assert Fleet(fleet_lab.fleet([node])).deploy_node(node, fleet_lab.release("A")).ok
+    # A pm2 that prints the checkpoint line's fixed part, then fails.
+    wrapper = _pm2_wrapper(
+        fleet_lab,
+        "marker-pm2",
+        f'case "$(readlink {node.app_dir}/current)" in\n'
+        '  releases/B) [ "$1" = jlist ] && '
+        "{ echo 'slopops: reload done, health check follows'; "
+        "echo 'pm2 jlist failed: daemon gone' >&2; exit 5; } ;;\n"
+        "esac",
+        node.pm2_bin,
+    )
+    failing = node.model_copy(update={"pm2_bin": wrapper})
+    outcome = Fleet(fleet_lab.fleet([failing])).deploy_node(
+        failing, fleet_lab.release("B")
+    )
+    assert outcome.status == "failed"
+    assert "exited with 5" in (outcome.error or "")
+    assert "pm2 jlist failed: daemon gone" in (outcome.error or "")
+    assert outcome.release == "A"
+
+
+def test_health_detail_is_redacted(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(listen_timeout_ms=1000)
+    settings = fleet_lab.fleet([node], health_timeout_seconds=2)
+    fleet = Fleet(settings)
+    assert fleet.deploy_node(node, fleet_lab.release("A")).ok
+    # curl's text for a refused connection stands in for a secret.
+    secret = "Failed to connect"
+    connector = SshConnector(settings, secrets=[secret])
+    with connector.connect(node) as connection:
+        outcome = NodeRelease(connection, fleet.options).deploy(
+            fleet_lab.release("B", crash_at_start=True)
+        )
+    assert outcome.status == "failed"
+    assert "***" in (outcome.error or "")
+    assert secret not in (outcome.error or "")

@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from config.settings import FleetSettings, NodeSettings
@@ -17,7 +18,7 @@ from slopops.fleet.errors import (
     NodeUnreachableError,
     TransferError,
 )
-from slopops.fleet.ssh import Checkpoint, SshConnector
+from slopops.fleet.ssh import Checkpoint, SshConnection, SshConnector
 from slopops.stack.process import free_port
 from slopops.stack.sshd import generate_key, start_node_sshd
 from tests.fixtures.fleet import FleetLab
@@ -124,8 +125,10 @@ def test_makedirs_and_is_dir(fleet_lab: FleetLab) -> None:
         (target / "file").write_text("")
         assert not connection.is_dir(str(target / "file"))
         assert not connection.is_dir(str(target / "missing"))
-        with pytest.raises(TransferError, match="file/below"):
+        with pytest.raises(TransferError) as caught:
             connection.makedirs(str(target / "file" / "below"))
+        assert f"{str(target / 'file')!r} failed" in str(caught.value)
+        assert "exists and is not a directory" in str(caught.value)
 
 
 def test_makedirs_relative_path(fleet_lab: FleetLab) -> None:
@@ -142,6 +145,27 @@ def test_makedirs_relative_path(fleet_lab: FleetLab) -> None:
             assert Path(cwd, relative).is_dir()
         finally:
             connection.run(f"rm -rf slopops-makedirs-test-{os.getpid()}")
+
+
+def test_makedirs_tolerates_concurrent_create(
+    fleet_lab: FleetLab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = fleet_lab.add_node()
+    connector = SshConnector(fleet_lab.fleet([node]))
+    target = Path(node.app_dir) / "raced"
+    real_is_dir = SshConnection._is_dir
+
+    def is_dir_then_create(sftp: paramiko.SFTPClient, remote_path: str) -> bool:
+        # Another deployer creates the directory between the check and mkdir.
+        present = real_is_dir(sftp, remote_path)
+        if remote_path == str(target) and not present:
+            target.mkdir()
+        return present
+
+    monkeypatch.setattr(SshConnection, "_is_dir", staticmethod(is_dir_then_create))
+    with connector.connect(node) as connection:
+        connection.makedirs(str(target))
+    assert target.is_dir()
 
 
 def test_each_node_has_its_own_home(fleet_lab: FleetLab) -> None:
