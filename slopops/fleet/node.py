@@ -266,9 +266,9 @@ class NodeRelease:
                 self.connection.redact(reload_err),
             )
             return [], HealthResult(False, None, str(error))
-        for line in reload_err.splitlines():
-            if line.startswith(RELOAD_MARKER_PREFIX):
-                logger.info("node %s: %s", self.node.name, line)
+        for message in reload_err.splitlines():
+            if message.startswith(RELOAD_MARKER_PREFIX):
+                logger.info("node %s: %s", self.node.name, message)
         warnings = self._fork_mode_warnings(reload_out)
         return warnings, self._health_result(
             release_id, result.exit_status, health_out, health_err
