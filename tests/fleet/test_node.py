@@ -345,6 +345,49 @@ def test_hanging_reload_goes_back(
     assert f"node {node.name}: {CLI_MARKER}" in caplog.messages
 
 
+def test_hanging_api_reload_goes_back(
+    fleet_lab: FleetLab, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="slopops.fleet.node")
+    node = fleet_lab.add_node(instances=1)
+    assert Fleet(fleet_lab.fleet([node])).deploy_node(node, fleet_lab.release("A")).ok
+
+    # A PM2 package whose connect() never calls back while current is B. It
+    # exits after 8 s, so nothing outlives the test. Other releases get the
+    # real package.
+    real_package = Path(os.path.realpath(node.pm2_bin)).parent.parent
+    package = fleet_lab.base_dir / "hanging-pm2-package"
+    (package / "bin").mkdir(parents=True)
+    (package / "lib").mkdir()
+    (package / "lib" / "API.js").write_text("")
+    current = json.dumps(f"{node.app_dir}/current")
+    (package / "index.js").write_text(
+        "const fs = require('fs');\n"
+        f"if (fs.readlinkSync({current}) === 'releases/B') {{\n"
+        "  setTimeout(() => process.exit(1), 8000);\n"
+        "  module.exports = { connect() {} };\n"
+        "} else {\n"
+        f"  module.exports = require({json.dumps(str(real_package))});\n"
+        "}\n"
+    )
+    pm2_bin = package / "bin" / "pm2"
+    pm2_bin.write_text("#!/bin/sh\nexit 1\n")
+    pm2_bin.chmod(0o755)
+
+    hanging = node.model_copy(update={"pm2_bin": str(pm2_bin)})
+    fleet = Fleet(fleet_lab.fleet([hanging], command_timeout_seconds=4))
+    outcome = fleet.deploy_node(hanging, fleet_lab.release("B"))
+    assert outcome.status == "failed"
+    assert "did not finish in 4 s" in (outcome.error or "")
+    assert outcome.release == "A"
+    assert outcome.health == "healthy"
+    assert fleet_lab.current(node) == "A"
+    assert _health(fleet_lab) == "A"
+
+    # The reload back to A went through the package's API as well.
+    assert f"node {node.name}: {API_MARKER}" in caplog.messages
+
+
 def _release_with_helper(lab: FleetLab, release_id: str, helpers: list[str]) -> Release:
     """Build a sample release that depends on local packages under vendor/.
 
