@@ -68,8 +68,6 @@ class StackConfigError(StackError):
     def __init__(self, path: Path, reason: str) -> None:
         self.path = path
         self.reason = reason
-        # NOTE: without the file, down stops node sshds by their records but
-        # cannot run `pm2 kill` under their PM2 homes, which only it lists.
         super().__init__(
             f"stack options file {str(path)!r} is invalid: {reason}; delete it, "
             f"then run `slopops stack down --state-dir {path.parent}` to stop the "

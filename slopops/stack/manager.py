@@ -28,6 +28,7 @@ from slopops.stack.errors import (
     StackInterruptedError,
     StartCancelledError,
 )
+from slopops.stack.pm2 import kill_daemon
 from slopops.stack.process import (
     boot_id,
     cancel_on,
@@ -60,8 +61,12 @@ class Service:
         ready: Probe that returns True while the service accepts requests.
         after: Names of services that must be ready before this one starts.
         cleanup: Called after the service's process tree is stopped, for what
-            left the tree: a PM2 daemon started over SSH, say. It must be
-            harmless when there is nothing to clean up.
+            left the tree. It must be harmless when there is nothing to clean
+            up.
+        pm2_homes: PM2 homes whose daemons stop with the service, because
+            a daemon started over a node's SSH leaves its process tree. The
+            record lists them, so a ``down`` without the stack's options
+            still stops them.
     """
 
     name: str
@@ -72,6 +77,7 @@ class Service:
     ready: Callable[[], bool]
     after: tuple[str, ...] = ()
     cleanup: Callable[[], None] | None = None
+    pm2_homes: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -267,11 +273,17 @@ class Stack:
         return pid
 
     def _stop(self, name: str) -> None:
+        # Read first: _pid() deletes the record of a process that is gone.
+        pm2_homes = _recorded_pm2_homes(self._record_path(name))
         pid = self._pid(name)
         if pid is not None:
             logger.info("stopping %s (pid %d)", name, pid)
             stop_pid(pid)
         service = self._by_name.get(name)
+        if service is not None:
+            pm2_homes = list(dict.fromkeys([*service.pm2_homes, *pm2_homes]))
+        for pm2_home in pm2_homes:
+            kill_daemon(pm2_home)
         if service is not None and service.cleanup is not None:
             service.cleanup()
         self._record_path(name).unlink(missing_ok=True)
@@ -288,6 +300,7 @@ class Stack:
             "create_time": psutil.Process(pid).create_time(),
             "port": service.port,
             "url": service.url,
+            "pm2_homes": [str(home) for home in service.pm2_homes],
         }
         path = self._record_path(service.name)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -327,6 +340,18 @@ def _read_record(path: Path) -> dict[str, Any] | None:
     except (ValueError, TypeError, KeyError) as exc:
         logger.warning("ignoring unreadable service record %s: %s", path, exc)
         return None
+
+
+def _recorded_pm2_homes(path: Path) -> list[Path]:
+    """Return the PM2 homes listed in a service record; none if unreadable."""
+    try:
+        homes = json.loads(path.read_text()).get("pm2_homes") or []
+        return [Path(home) for home in homes if isinstance(home, str) and home]
+    except FileNotFoundError:
+        return []
+    except (ValueError, AttributeError, TypeError) as exc:
+        logger.warning("ignoring PM2 homes of unreadable record %s: %s", path, exc)
+        return []
 
 
 def _same_process(pid: int, record: dict[str, Any]) -> bool:

@@ -19,7 +19,6 @@ from pathlib import Path
 from config import Settings
 from config.settings import NodeSettings
 from slopops.stack.manager import Service
-from slopops.stack.pm2 import kill_daemon
 from slopops.stack.sshd import start_node_sshd
 
 # Starts of several node services run in parallel threads, and each rewrites
@@ -104,10 +103,6 @@ def node_service(node: NodeConfig) -> Service:
             )
         return server.process.pid
 
-    def cleanup() -> None:
-        for pm2_home in node.pm2_homes:
-            kill_daemon(pm2_home)
-
     return Service(
         name=f"sshd-{node.name}",
         host=node.host,
@@ -115,7 +110,7 @@ def node_service(node: NodeConfig) -> Service:
         url=f"ssh://{node.host}:{node.port}",
         start=start,
         ready=lambda: _accepts(node.host, node.port),
-        cleanup=cleanup,
+        pm2_homes=node.pm2_homes,
     )
 
 

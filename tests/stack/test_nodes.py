@@ -142,6 +142,34 @@ def test_node_service_up_and_down(node_dir: Path) -> None:
     assert alive([pid, pm2_pid]) == []
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="sshd runs as root only")
+def test_down_without_options_stops_pm2(node_dir: Path) -> None:
+    node = NodeConfig(
+        name="mcp-test",
+        host="127.0.0.1",
+        port=free_port(),
+        client_key=node_dir / "keys" / "client",
+        known_hosts=node_dir / "known_hosts",
+        pm2_homes=(node_dir / "pm2",),
+    )
+    stack = Stack([node_service(node)], node_dir / "stack")
+    pid = stack.up()[0].pid or 0
+    run_pm2(node_dir / "pm2", "ping").check_returncode()
+    pm2_pid = daemon_pid(node_dir / "pm2")
+    try:
+        assert pm2_pid is not None
+        # A stack without the node's options, as after stack.json is deleted:
+        # only the service's record names the PM2 home.
+        statuses = Stack([], node_dir / "stack").down()
+        survivors = alive([pid, pm2_pid])
+    finally:
+        stack.down()
+
+    assert [status.name for status in statuses] == ["sshd-mcp-test"]
+    assert statuses[0].status == "stopped"
+    assert survivors == []
+
+
 def _ssh_echo(node: NodeConfig, text: str) -> str:
     client = paramiko.SSHClient()
     client.load_host_keys(str(node.known_hosts))
