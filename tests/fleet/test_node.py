@@ -583,7 +583,7 @@ def test_health_detail_is_redacted(fleet_lab: FleetLab) -> None:
     settings = fleet_lab.fleet([node], health_timeout_seconds=2)
     fleet = Fleet(settings)
     assert fleet.deploy_node(node, fleet_lab.release("A")).ok
-    # curl's text for a refused connection stands in for a secret.
+    # curl's text for a refused connection serves as the secret.
     secret = "Failed to connect"
     connector = SshConnector(settings, secrets=[secret])
     with connector.connect(node) as connection:
