@@ -8,6 +8,7 @@ SlopopsError
     ├── TransferError              an SFTP upload or download failed
     ├── TarballHashMismatchError   the uploaded tarball's sha256 differs
     ├── NoKnownGoodReleaseError    a rollback has no release to go back to
+    ├── NodeBusyError              another deploy or rollback holds the node
     ├── ReleaseRecordError         a node's release record is unreadable
     ├── InvalidReleaseError        a release id or tarball is invalid
     └── RolloutFailedError         a rollout failed; carries the per-node report
@@ -94,6 +95,19 @@ class CommandFailedError(FleetError):
             node,
             f"node {node!r}: command {command!r} exited with {exit_status}: "
             f"{last_line}; fix the node or the release and retry",
+        )
+
+
+class NodeBusyError(FleetError):
+    """Another deploy or rollback holds the node's lock file."""
+
+    def __init__(self, node: str, path: str, holder: str) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(
+            node,
+            f"node {node!r} is busy: {holder} holds {path!r}; wait for it to "
+            f"finish, or delete {path!r} on the node if that run is gone",
         )
 
 

@@ -6,6 +6,7 @@ Layout under the node's ``app_dir`` (Capistrano style)::
     current -> releases/<id>   switched atomically with rename(2)
     shared/                    node-specific files kept across releases
     .slopops/record.json       the release record (see slopops.fleet.records)
+    .slopops/lock.json         present while a deploy or rollback runs
     .slopops/uploads/          tarballs while they are checked and unpacked
 
 A deploy uploads the tarball, checks its sha256 on the node, unpacks it,
@@ -22,8 +23,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import posixpath
 import shlex
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from secrets import token_hex
 
@@ -38,6 +44,7 @@ from slopops.fleet.dependencies import (
 from slopops.fleet.errors import (
     CommandFailedError,
     CommandTimeoutError,
+    NodeBusyError,
     NoKnownGoodReleaseError,
     ReleaseRecordError,
     TarballHashMismatchError,
@@ -78,13 +85,20 @@ class NodeOptions:
     keep_releases: int = 5
     health_timeout_seconds: float = 60.0
     health_interval_seconds: float = 0.25
+    # Age in seconds after which a node's lock counts as left by a dead run.
+    lock_stale_seconds: float = 1800.0
 
     @classmethod
     def from_fleet(cls, fleet: FleetSettings) -> NodeOptions:
         """Take the release options from the fleet settings."""
+        # The longest a deploy can take: install, switch and check, the same
+        # again to go back, and a prune, each at its timeout.
+        check = fleet.command_timeout_seconds + fleet.health_timeout_seconds + 30
+        longest = 2 * fleet.command_timeout_seconds + 2 * check
         return cls(
             keep_releases=fleet.keep_releases,
             health_timeout_seconds=fleet.health_timeout_seconds,
+            lock_stale_seconds=longest,
         )
 
 
@@ -123,10 +137,15 @@ class NodeRelease:
         (upload, hash, unpack) leave ``current`` as it was and are raised.
 
         Raises:
+            NodeBusyError: Another deploy or rollback holds the node.
             TarballHashMismatchError: The uploaded bytes have another sha256.
             CommandFailedError: A command before the switch failed.
             NodeUnreachableError: The node stopped responding.
         """
+        with self._lock("deploy", release.release_id):
+            return self._deploy(release)
+
+    def _deploy(self, release: Release) -> NodeOutcome:
         record = self.read_record()
         release_id = release.release_id
         record.last_deploy = LastDeploy(release_id, record.current)
@@ -351,7 +370,12 @@ class NodeRelease:
         Raises:
             NoKnownGoodReleaseError: No known good release other than the
                 current one exists.
+            NodeBusyError: Another deploy or rollback holds the node.
         """
+        with self._lock("rollback", None):
+            return self._rollback()
+
+    def _rollback(self) -> NodeOutcome:
         record = self.read_record()
         plan = plan_rollback(record)
         if plan is None:
@@ -537,6 +561,54 @@ class NodeRelease:
             logger.info("node %s: pruned releases %s", self.node.name, doomed)
         return doomed
 
+    # -- lock ----------------------------------------------------------------
+
+    @contextmanager
+    def _lock(self, action: str, release_id: str | None) -> Iterator[None]:
+        """Hold ``.slopops/lock.json`` on the node for one deploy or rollback.
+
+        Two runs on one node would prune each other's releases and overwrite
+        each other's record. A lock older than ``lock_stale_seconds`` was left
+        by a run that died, and is taken over with a warning.
+        """
+        path = posixpath.join(self.state_dir, "lock.json")
+        since = time.time()
+        holder = {
+            "action": action,
+            "release": release_id,
+            "deployer": f"{socket.gethostname()} pid {os.getpid()}",
+            "since": since,
+        }
+        self.connection.makedirs(self.state_dir)
+        if not self.connection.create_exclusive(path, json.dumps(holder)):
+            found = self._read_lock(path)
+            age = since - float(found.get("since") or 0)
+            described = _describe_lock(found, age)
+            if age < self.options.lock_stale_seconds:
+                raise NodeBusyError(self.node.name, path, described)
+            # NOTE: two runs that find the same stale lock both take it over.
+            logger.warning(
+                "node %s: taking over the stale lock of %s", self.node.name, described
+            )
+            self.connection.write_text(path, json.dumps(holder))
+        try:
+            yield
+        finally:
+            try:
+                self.connection.remove(path)
+            except SlopopsError as exc:
+                logger.error(
+                    "node %s: lock %s not removed: %s", self.node.name, path, exc
+                )
+
+    def _read_lock(self, path: str) -> dict:
+        text = self.connection.read_text(path)
+        try:
+            found = json.loads(text or "{}")
+        except ValueError:
+            found = {}
+        return found if isinstance(found, dict) else {}
+
     # -- helpers -------------------------------------------------------------
 
     def _exists(self, release_id: str) -> bool:
@@ -550,6 +622,14 @@ class NodeRelease:
 
     def _run(self, command: str, check: bool = True) -> CommandResult:
         return self.connection.run(command, check=check)
+
+
+def _describe_lock(found: dict, age: float) -> str:
+    """Return who holds a lock, as errors and logs name it."""
+    action = found.get("action") or "a run"
+    release = f" of release {found['release']!r}" if found.get("release") else ""
+    deployer = found.get("deployer") or "an unknown deployer"
+    return f"{action}{release} by {deployer}, {age:.0f} s ago"
 
 
 def _parse_jlist(output: str) -> list[dict]:

@@ -224,6 +224,30 @@ class SshConnection:
         except (OSError, paramiko.SSHException, EOFError) as exc:
             raise TransferError(self.node.name, remote_path, str(exc)) from exc
 
+    def create_exclusive(self, remote_path: str, text: str) -> bool:
+        """Create a remote file with ``text``; return False if it exists.
+
+        The SFTP open uses O_EXCL, so of two callers only one creates it.
+        """
+        try:
+            with self._sftp().open(remote_path, "x") as handle:
+                handle.write(text.encode())
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            # SFTP reports an existing file as a bare "Failure".
+            if self.read_text(remote_path) is not None:
+                return False
+            raise TransferError(self.node.name, remote_path, str(exc)) from exc
+        return True
+
+    def remove(self, remote_path: str) -> None:
+        """Delete a remote file over SFTP; a missing file is no error."""
+        try:
+            self._sftp().remove(remote_path)
+        except FileNotFoundError:
+            return
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise TransferError(self.node.name, remote_path, str(exc)) from exc
+
     def makedirs(self, remote_path: str) -> None:
         """Create a remote directory and its missing parents over SFTP.
 

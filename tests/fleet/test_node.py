@@ -9,6 +9,7 @@ import pwd
 import shutil
 import subprocess
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -593,3 +594,32 @@ def test_health_detail_is_redacted(fleet_lab: FleetLab) -> None:
     assert outcome.status == "failed"
     assert "***" in (outcome.error or "")
     assert secret not in (outcome.error or "")
+
+
+def test_busy_node_rejects_second_run(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node(instances=1)
+    fleet = Fleet(fleet_lab.fleet([node]))
+    assert fleet.deploy_node(node, fleet_lab.release("A")).ok
+    lock = Path(node.app_dir) / ".slopops" / "lock.json"
+    assert not lock.exists()
+
+    # Another deployer's run, started a minute ago, holds the node.
+    holder = {"action": "deploy", "release": "B", "deployer": "ops-1 pid 7"}
+    lock.write_text(json.dumps({**holder, "since": time.time() - 60}))
+    for outcome in (
+        fleet.deploy_node(node, fleet_lab.release("C")),
+        fleet.rollback_node(node),
+    ):
+        assert outcome.status == "failed"
+        error = outcome.error or ""
+        assert "is busy: deploy of release 'B' by ops-1 pid 7, 60 s ago" in error
+        assert f"delete {str(lock)!r}" in error
+    assert fleet_lab.current(node) == "A"
+    assert sorted(os.listdir(Path(node.app_dir) / "releases")) == ["A"]
+    assert lock.exists()
+
+    # A lock older than the longest run is taken over, and removed after.
+    lock.write_text(json.dumps({**holder, "since": time.time() - 3 * 3600}))
+    assert fleet.deploy_node(node, fleet_lab.release("C")).ok
+    assert fleet_lab.current(node) == "C"
+    assert not lock.exists()
