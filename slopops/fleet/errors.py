@@ -8,7 +8,7 @@ SlopopsError
     ├── TransferError              an SFTP upload or download failed
     ├── TarballHashMismatchError   the uploaded tarball's sha256 differs
     ├── NoKnownGoodReleaseError    a rollback has no release to go back to
-    ├── NodeBusyError              another deploy or rollback holds the node
+    ├── NodeBusyError              another deploy or rollback has the node's lock
     ├── ReleaseRecordError         a node's release record is unreadable
     ├── InvalidReleaseError        a release id or tarball is invalid
     └── RolloutFailedError         a rollout failed; carries the per-node report
@@ -99,14 +99,14 @@ class CommandFailedError(FleetError):
 
 
 class NodeBusyError(FleetError):
-    """Another deploy or rollback holds the node's lock file."""
+    """Another deploy or rollback has the node's lock file."""
 
     def __init__(self, node: str, path: str, holder: str) -> None:
         self.path = path
         self.holder = holder
         super().__init__(
             node,
-            f"node {node!r} is busy: {holder} holds {path!r}; wait for it to "
+            f"node {node!r} is busy: {holder} has the lock {path!r}; wait for it to "
             f"finish, or delete {path!r} on the node if that run is gone",
         )
 

@@ -91,7 +91,7 @@ class NodeOptions:
     @classmethod
     def from_fleet(cls, fleet: FleetSettings) -> NodeOptions:
         """Take the release options from the fleet settings."""
-        # The longest a deploy can take: install, switch and check, the same
+        # Maximum run time of a deploy: install, switch and check, the same
         # again to go back, and a prune, each at its timeout.
         check = fleet.command_timeout_seconds + fleet.health_timeout_seconds + 30
         longest = 2 * fleet.command_timeout_seconds + 2 * check
@@ -137,7 +137,7 @@ class NodeRelease:
         (upload, hash, unpack) leave ``current`` as it was and are raised.
 
         Raises:
-            NodeBusyError: Another deploy or rollback holds the node.
+            NodeBusyError: Another deploy or rollback has the node's lock.
             TarballHashMismatchError: The uploaded bytes have another sha256.
             CommandFailedError: A command before the switch failed.
             NodeUnreachableError: The node stopped responding.
@@ -370,7 +370,7 @@ class NodeRelease:
         Raises:
             NoKnownGoodReleaseError: No known good release other than the
                 current one exists.
-            NodeBusyError: Another deploy or rollback holds the node.
+            NodeBusyError: Another deploy or rollback has the node's lock.
         """
         with self._lock("rollback", None):
             return self._rollback()
@@ -625,7 +625,7 @@ class NodeRelease:
 
 
 def _describe_lock(found: dict, age: float) -> str:
-    """Return who holds a lock, as errors and logs name it."""
+    """Return who owns a lock, as errors and logs name it."""
     action = found.get("action") or "a run"
     release = f" of release {found['release']!r}" if found.get("release") else ""
     deployer = found.get("deployer") or "an unknown deployer"

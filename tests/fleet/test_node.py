@@ -10,12 +10,13 @@ import shutil
 import subprocess
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from config.settings import NodeSettings
 from slopops.fleet import Fleet
 from slopops.fleet.errors import (
     CommandFailedError,
@@ -317,47 +318,43 @@ def test_other_users_keep_their_home(
     assert home == pwd.getpwnam(unprivileged_user).pw_dir
 
 
-def test_hanging_reload_goes_back(
-    fleet_lab: FleetLab, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="slopops.fleet.node")
-    node = fleet_lab.add_node(instances=1)
-    assert Fleet(fleet_lab.fleet([node])).deploy_node(node, fleet_lab.release("A")).ok
-    # A pm2 that hangs on reloading release B, and exits without a reload.
-    wrapper = fleet_lab.base_dir / "hanging-pm2"
+def _pm2_on_release_b(
+    lab: FleetLab, node: NodeSettings, name: str, pm2_command: str, action: str
+) -> str:
+    """Write a pm2 wrapper that runs ``action`` for ``pm2_command`` on release B.
+
+    Any other command, or any other release, runs the real pm2.
+    """
+    wrapper = lab.base_dir / name
     wrapper.write_text(
         "#!/bin/sh\n"
         f'case "$(readlink {node.app_dir}/current)" in\n'
-        '  releases/B) [ "$1" = startOrReload ] && { sleep 8; exit 1; } ;;\n'
+        f'  releases/B) [ "$1" = {pm2_command} ] && {{ {action}; }} ;;\n'
         "esac\n"
         f'exec {node.pm2_bin} "$@"\n'
     )
     wrapper.chmod(0o755)
-    hanging = node.model_copy(update={"pm2_bin": str(wrapper)})
-    fleet = Fleet(fleet_lab.fleet([hanging], command_timeout_seconds=4))
-    outcome = fleet.deploy_node(hanging, fleet_lab.release("B"))
-    assert outcome.status == "failed"
-    assert "did not finish in 4 s" in (outcome.error or "")
-    assert outcome.release == "A"
-    assert outcome.health == "healthy"
-    assert fleet_lab.current(node) == "A"
-    assert _health(fleet_lab) == "A"
-    # A wrapper script is no PM2 package, so the reload back used the CLI.
-    assert f"node {node.name}: {CLI_MARKER}" in caplog.messages
+    return str(wrapper)
 
 
-def test_hanging_api_reload_goes_back(
-    fleet_lab: FleetLab, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="slopops.fleet.node")
-    node = fleet_lab.add_node(instances=1)
-    assert Fleet(fleet_lab.fleet([node])).deploy_node(node, fleet_lab.release("A")).ok
+def _hanging_cli_pm2(lab: FleetLab, node: NodeSettings) -> str:
+    """Return a pm2 wrapper that hangs on reloading release B, then exits.
 
-    # A PM2 package whose connect() never calls back while current is B. It
-    # exits after 8 s, so nothing outlives the test. Other releases get the
-    # real package.
+    A wrapper script is no PM2 package, so reloads use the CLI.
+    """
+    return _pm2_on_release_b(
+        lab, node, "hanging-pm2", "startOrReload", "sleep 8; exit 1"
+    )
+
+
+def _hanging_api_pm2(lab: FleetLab, node: NodeSettings) -> str:
+    """Return the pm2 of a PM2 package whose connect() hangs for release B.
+
+    It exits after 8 s, so nothing outlives the test. Other releases get the
+    real package, through its API.
+    """
     real_package = Path(os.path.realpath(node.pm2_bin)).parent.parent
-    package = fleet_lab.base_dir / "hanging-pm2-package"
+    package = lab.base_dir / "hanging-pm2-package"
     (package / "bin").mkdir(parents=True)
     (package / "lib").mkdir()
     (package / "lib" / "API.js").write_text("")
@@ -374,8 +371,25 @@ def test_hanging_api_reload_goes_back(
     pm2_bin = package / "bin" / "pm2"
     pm2_bin.write_text("#!/bin/sh\nexit 1\n")
     pm2_bin.chmod(0o755)
+    return str(pm2_bin)
 
-    hanging = node.model_copy(update={"pm2_bin": str(pm2_bin)})
+
+@pytest.mark.parametrize(
+    ("make_pm2", "marker"),
+    [(_hanging_cli_pm2, CLI_MARKER), (_hanging_api_pm2, API_MARKER)],
+    ids=["cli", "api"],
+)
+def test_hanging_reload_goes_back(
+    fleet_lab: FleetLab,
+    caplog: pytest.LogCaptureFixture,
+    make_pm2: Callable[[FleetLab, NodeSettings], str],
+    marker: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger="slopops.fleet.node")
+    node = fleet_lab.add_node(instances=1)
+    assert Fleet(fleet_lab.fleet([node])).deploy_node(node, fleet_lab.release("A")).ok
+
+    hanging = node.model_copy(update={"pm2_bin": make_pm2(fleet_lab, node)})
     fleet = Fleet(fleet_lab.fleet([hanging], command_timeout_seconds=4))
     outcome = fleet.deploy_node(hanging, fleet_lab.release("B"))
     assert outcome.status == "failed"
@@ -385,8 +399,8 @@ def test_hanging_api_reload_goes_back(
     assert fleet_lab.current(node) == "A"
     assert _health(fleet_lab) == "A"
 
-    # The reload back to A went through the package's API as well.
-    assert f"node {node.name}: {API_MARKER}" in caplog.messages
+    # The reload back to A took the same path as the one that hung.
+    assert f"node {node.name}: {marker}" in caplog.messages
 
 
 def _release_with_helper(lab: FleetLab, release_id: str, helpers: list[str]) -> Release:
@@ -521,62 +535,46 @@ def _release_files(release: Release) -> dict[str, str]:
     return files
 
 
-def _pm2_wrapper(lab: FleetLab, name: str, body: str, real_pm2: str) -> str:
-    """Write a pm2 wrapper that runs ``body`` first, then the real pm2."""
-    wrapper = lab.base_dir / name
-    wrapper.write_text(f'#!/bin/sh\n{body}\nexec {real_pm2} "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
-
-
-def test_failed_reload_error_names_it(fleet_lab: FleetLab) -> None:
+@pytest.mark.parametrize(
+    ("pm2_command", "action", "expected"),
+    [
+        (
+            "startOrReload",
+            "echo 'pm2 error: ecosystem rejected' >&2; exit 7",
+            [
+                "switch to release B and reload PM2",
+                "exited with 7",
+                "pm2 error: ecosystem rejected",
+            ],
+        ),
+        # Output that copies the checkpoint line's fixed part, then a failure.
+        (
+            "jlist",
+            "echo 'slopops: reload done, health check follows'; "
+            "echo 'pm2 jlist failed: daemon gone' >&2; exit 5",
+            ["exited with 5", "pm2 jlist failed: daemon gone"],
+        ),
+    ],
+    ids=["failed-reload", "fake-checkpoint"],
+)
+def test_failed_reload_error_names_it(
+    fleet_lab: FleetLab, pm2_command: str, action: str, expected: list[str]
+) -> None:
     node = fleet_lab.add_node(instances=1)
     assert Fleet(fleet_lab.fleet([node])).deploy_node(node, fleet_lab.release("A")).ok
-    wrapper = _pm2_wrapper(
-        fleet_lab,
-        "failing-pm2",
-        f'case "$(readlink {node.app_dir}/current)" in\n'
-        '  releases/B) [ "$1" = startOrReload ] && '
-        "{ echo 'pm2 error: ecosystem rejected' >&2; exit 7; } ;;\n"
-        "esac",
-        node.pm2_bin,
-    )
-    failing = node.model_copy(update={"pm2_bin": wrapper})
-    fleet = Fleet(fleet_lab.fleet([failing]))
-    outcome = fleet.deploy_node(failing, fleet_lab.release("B"))
-    assert outcome.status == "failed"
-    error = outcome.error or ""
-    assert "switch to release B and reload PM2" in error
-    assert "exited with 7" in error
-    assert "pm2 error: ecosystem rejected" in error
-    assert outcome.release == "A"
-    assert outcome.health == "healthy"
-    assert fleet_lab.current(node) == "A"
-    assert _health(fleet_lab) == "A"
 
-
-def test_reload_output_cannot_fake_checkpoint(fleet_lab: FleetLab) -> None:
-    node = fleet_lab.add_node(instances=1)
-    assert Fleet(fleet_lab.fleet([node])).deploy_node(node, fleet_lab.release("A")).ok
-    # A pm2 that prints the checkpoint line's fixed part, then fails.
-    wrapper = _pm2_wrapper(
-        fleet_lab,
-        "marker-pm2",
-        f'case "$(readlink {node.app_dir}/current)" in\n'
-        '  releases/B) [ "$1" = jlist ] && '
-        "{ echo 'slopops: reload done, health check follows'; "
-        "echo 'pm2 jlist failed: daemon gone' >&2; exit 5; } ;;\n"
-        "esac",
-        node.pm2_bin,
-    )
+    wrapper = _pm2_on_release_b(fleet_lab, node, "failing-pm2", pm2_command, action)
     failing = node.model_copy(update={"pm2_bin": wrapper})
     outcome = Fleet(fleet_lab.fleet([failing])).deploy_node(
         failing, fleet_lab.release("B")
     )
     assert outcome.status == "failed"
-    assert "exited with 5" in (outcome.error or "")
-    assert "pm2 jlist failed: daemon gone" in (outcome.error or "")
+    for fragment in expected:
+        assert fragment in (outcome.error or "")
     assert outcome.release == "A"
+    assert outcome.health == "healthy"
+    assert fleet_lab.current(node) == "A"
+    assert _health(fleet_lab) == "A"
 
 
 def test_health_detail_is_redacted(fleet_lab: FleetLab) -> None:
@@ -603,7 +601,7 @@ def test_busy_node_rejects_second_run(fleet_lab: FleetLab) -> None:
     lock = Path(node.app_dir) / ".slopops" / "lock.json"
     assert not lock.exists()
 
-    # Another deployer's run, started a minute ago, holds the node.
+    # Another deployer's run, started a minute ago, has the node's lock.
     holder = {"action": "deploy", "release": "B", "deployer": "ops-1 pid 7"}
     lock.write_text(json.dumps({**holder, "since": time.time() - 60}))
     for outcome in (
