@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 
 _READ_BYTES = 65536
 _REDACTED = "***"
+# sshd can send the exit status before the last output it reads from the
+# command's pipe, so after the status the read waits this long for EOF. A
+# background child that keeps stdout open only costs this wait.
+_EOF_GRACE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,7 @@ class SshConnection:
         channel = transport.open_session(timeout=timeout)
         deadline = time.monotonic() + timeout
         mark = f"{checkpoint.line}\n".encode() if checkpoint else None
+        eof_deadline: float | None = None
         stdout, stderr = bytearray(), bytearray()
         try:
             channel.exec_command(script)
@@ -174,7 +179,10 @@ class SshConnection:
                     timeout = checkpoint.timeout_seconds
                     deadline = time.monotonic() + timeout
                 if channel.exit_status_ready() and not _pending(channel):
-                    break
+                    if eof_deadline is None:
+                        eof_deadline = time.monotonic() + _EOF_GRACE_SECONDS
+                    if channel.eof_received or time.monotonic() >= eof_deadline:
+                        break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise CommandTimeoutError(

@@ -182,6 +182,18 @@ def test_each_node_has_its_own_home(fleet_lab: FleetLab) -> None:
         assert Path(home).is_relative_to(fleet_lab.base_dir)
 
 
+def test_background_child_holding_stdout(fleet_lab: FleetLab) -> None:
+    node = fleet_lab.add_node()
+    connector = SshConnector(fleet_lab.fleet([node]))
+    with connector.connect(node) as connection:
+        started = time.monotonic()
+        # The child keeps stdout open for 10 s after the shell has exited.
+        result = connection.run("sleep 10 & echo started", timeout_seconds=8)
+    assert result.stdout == "started\n"
+    assert result.exit_status == 0
+    assert time.monotonic() - started < 6
+
+
 def test_failed_command_raises_with_stderr(fleet_lab: FleetLab) -> None:
     node = fleet_lab.add_node()
     connector = SshConnector(fleet_lab.fleet([node]))
